@@ -1,0 +1,288 @@
+//! `eddy-bench`: the keyed-count benchmark of docs/benchmarks.md.
+//!
+//! Workload (the same as the Flink baseline's): record i is the word `"w" + (i * 7919 % K)`,
+//! generated at run time; a keyed count in value state; one (word, count) output per record
+//! into a discarding sink; state and positions made durable in RocksDB every second.
+//!
+//! Three ways, each in its own child process (so that peak RSS is per variant), in one run:
+//! - `native`: a Rust operator calling the host's state layer directly, with the same
+//!   source thread, worker thread, cache and checkpoints as a job;
+//! - `wasm-per-record`: the word-count component through `eddy`'s job loop, one record per
+//!   `process` call;
+//! - `wasm-batched`: the same with the job's default batch size.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use eddy_host::checkpoint::{self, CheckpointRecord};
+use eddy_host::config::{JobConfig, defaults};
+use eddy_host::io::key::KeyExtractor;
+use eddy_host::io::{SourceRecord, source};
+use eddy_host::job::{Job, RunOptions};
+use eddy_host::runtime::Runtime;
+use eddy_host::state::{Descriptor, KeyedState, StateDb, StateKind};
+
+#[derive(Parser)]
+#[command(about = "Keyed-count benchmark: native vs Wasm per-record vs Wasm batched")]
+struct Args {
+    /// Records per run.
+    #[arg(long, default_value_t = 10_000_000)]
+    records: u64,
+    /// Distinct keys; several values run in turn (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+    keys: Vec<u64>,
+    /// Variants to run (comma-separated): native, wasm-per-record, wasm-batched.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "native,wasm-per-record,wasm-batched"
+    )]
+    variants: Vec<String>,
+    /// Records for the per-record variant (it is slow; its rate is steady well before 10M).
+    #[arg(long, default_value_t = 2_000_000)]
+    per_record_records: u64,
+    /// The word-count component (built by scripts/build-operators.sh).
+    #[arg(long, default_value = "target/operators/word_count.wasm")]
+    module: PathBuf,
+    /// Internal: run one variant in this process and print its result as JSON.
+    #[arg(long, hide = true)]
+    child: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Figures {
+    variant: String,
+    keys: u64,
+    records: u64,
+    seconds: f64,
+    checkpoints: u64,
+    peak_rss_mib: f64,
+    outputs: u64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(variant) = &args.child {
+        let keys = args.keys[0];
+        let records = if variant == "wasm-per-record" {
+            args.per_record_records
+        } else {
+            args.records
+        };
+        let f = run_variant(variant, records, keys, &args.module)?;
+        println!("{}", serde_json::to_string(&f)?);
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    println!(
+        "keyed count, checkpoints every {:?}, discarding sink; {} records ({} for per-record)",
+        defaults::CHECKPOINT_INTERVAL,
+        args.records,
+        args.per_record_records
+    );
+    println!(
+        "{:>9} {:<16} {:>12} {:>10} {:>9} {:>12} {:>6}",
+        "keys", "variant", "records/s", "ns/record", "vs native", "peak RSS MiB", "ckpts"
+    );
+    for &keys in &args.keys {
+        let mut native_ns = None;
+        for v in &args.variants {
+            let out = Command::new(&exe)
+                .args(["--child", v, "--keys", &keys.to_string()])
+                .args(["--records", &args.records.to_string()])
+                .args(["--per-record-records", &args.per_record_records.to_string()])
+                .arg("--module")
+                .arg(&args.module)
+                .output()
+                .context("cannot run the benchmark child")?;
+            if !out.status.success() {
+                bail!(
+                    "variant {v} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let f: Figures = serde_json::from_slice(&out.stdout)?;
+            if f.outputs != f.records {
+                bail!(
+                    "variant {v}: {} outputs for {} records",
+                    f.outputs,
+                    f.records
+                );
+            }
+            let ns = f.seconds * 1e9 / f.records as f64;
+            if v == "native" {
+                native_ns = Some(ns);
+            }
+            let ratio = native_ns
+                .map(|n| format!("{:.2}x", ns / n))
+                .unwrap_or_default();
+            println!(
+                "{:>9} {:<16} {:>12.0} {:>10.1} {:>9} {:>12.1} {:>6}",
+                keys,
+                v,
+                f.records as f64 / f.seconds,
+                ns,
+                ratio,
+                f.peak_rss_mib,
+                f.checkpoints
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_variant(variant: &str, records: u64, keys: u64, module: &Path) -> Result<Figures> {
+    let dir = tempfile::tempdir()?;
+    let (seconds, checkpoints, outputs) = match variant {
+        "native" => native(dir.path(), records, keys)?,
+        "wasm-per-record" => wasm(dir.path(), records, keys, module, 1)?,
+        "wasm-batched" => wasm(dir.path(), records, keys, module, defaults::BATCH_SIZE)?,
+        other => bail!("unknown variant {other}"),
+    };
+    Ok(Figures {
+        variant: variant.into(),
+        keys,
+        records,
+        seconds,
+        checkpoints,
+        peak_rss_mib: peak_rss_mib(),
+        outputs,
+    })
+}
+
+fn wasm(dir: &Path, records: u64, keys: u64, module: &Path, batch: u32) -> Result<(f64, u64, u64)> {
+    let module = std::fs::canonicalize(module)
+        .with_context(|| format!("{} (run scripts/build-operators.sh)", module.display()))?;
+    let job = format!(
+        r#"name = "bench"
+[operator]
+uid = "word-count"
+module = "{}"
+batch-size = {batch}
+[source]
+type = "generator"
+count = {records}
+keys = {keys}
+[sink]
+type = "discard"
+[state]
+dir = "state"
+"#,
+        module.display()
+    );
+    let path = dir.join("job.toml");
+    std::fs::write(&path, job)?;
+    let cfg = JobConfig::load(&path)?;
+    let runtime = Arc::new(Runtime::new(Some(dir.join("cache")))?);
+    let job = Job::open(cfg, runtime)?;
+    let report = job.run(&RunOptions::default())?;
+    if report.records_in != records {
+        bail!("processed {} of {records} records", report.records_in);
+    }
+    Ok((
+        report.elapsed.as_secs_f64(),
+        report.checkpoints,
+        report.records_out,
+    ))
+}
+
+/// The native operator: the same generator thread, channel, worker thread, state cache and
+/// checkpoint commits as a job; the count itself is plain Rust.
+fn native(dir: &Path, records: u64, keys: u64) -> Result<(f64, u64, u64)> {
+    let db = Arc::new(StateDb::open(&dir.join("state"), defaults::MAX_KEY_GROUPS)?);
+    let reg = db.register(
+        "word-count",
+        &[Descriptor {
+            name: "count".into(),
+            kind: StateKind::Value,
+            schema_version: 1,
+            ttl_ms: None,
+        }],
+    )?;
+    let mut state = KeyedState::new(db.clone(), reg, defaults::CACHE_MIB as usize * 1024 * 1024);
+    let cfg = eddy_host::config::SourceConfig::Generator {
+        count: records,
+        keys,
+    };
+    let mut src = source::open(&cfg, KeyExtractor::new(Default::default()), 0)?;
+    let batch = defaults::BATCH_SIZE as usize;
+    let (tx, rx) = mpsc::sync_channel::<Vec<SourceRecord>>(4);
+    let started = Instant::now();
+    let producer = std::thread::spawn(move || {
+        loop {
+            let mut buf = Vec::with_capacity(batch);
+            let more = src.poll(&mut buf, batch).unwrap();
+            if !buf.is_empty() && tx.send(buf).is_err() {
+                break;
+            }
+            if !more {
+                break;
+            }
+        }
+    });
+    let mut outputs = 0u64;
+    let mut emitted: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(batch);
+    let mut last_cp = Instant::now();
+    let mut checkpoints = 0;
+    let mut position = 0;
+    let commit = |state: &mut KeyedState, position: u64, id: u64| -> Result<()> {
+        let mut ops = Vec::new();
+        state.drain_dirty(&mut ops);
+        checkpoint::commit(
+            &db,
+            ops,
+            &CheckpointRecord {
+                format: checkpoint::CHECKPOINT_FORMAT,
+                id,
+                job: "bench".into(),
+                operator_uid: "word-count".into(),
+                module_sha256: "native".into(),
+                states: Vec::new(),
+                positions: [("generator".to_string(), position)].into(),
+                created_at_ms: checkpoint::now_ms(),
+            },
+        )?;
+        if state.over_budget() {
+            state.evict_clean();
+        }
+        Ok(())
+    };
+    for batch in rx {
+        for r in &batch {
+            let n = state.value_with(0, &r.key, |v| {
+                v.map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+            })? + 1;
+            state.value_put(0, &r.key, Some(&n.to_le_bytes()))?;
+            emitted.push((r.key.clone(), n.to_string().into_bytes()));
+            position = r.position;
+        }
+        outputs += emitted.len() as u64;
+        emitted.clear();
+        if last_cp.elapsed() >= Duration::from_secs(1) {
+            checkpoints += 1;
+            commit(&mut state, position, checkpoints)?;
+            last_cp = Instant::now();
+        }
+    }
+    checkpoints += 1;
+    commit(&mut state, position, checkpoints)?;
+    producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("generator thread panicked"))?;
+    Ok((started.elapsed().as_secs_f64(), checkpoints, outputs))
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}

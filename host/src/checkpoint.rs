@@ -1,0 +1,152 @@
+//! Checkpoints: the record that binds the state in RocksDB to the source positions it
+//! reflects, written in the same atomic, synced RocksDB batch as the state changes.
+//!
+//! Format (docs/state-format.md): metadata key `checkpoint` holds the sha256 of the JSON
+//! that follows it, then the JSON of [`CheckpointRecord`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::state::{Descriptor, StateDb, StateError, WriteOp};
+
+/// Version of the checkpoint record's format.
+pub const CHECKPOINT_FORMAT: u32 = 1;
+
+const META_NAME: &str = "checkpoint";
+
+/// Errors reading or writing checkpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The record does not match its checksum or does not parse.
+    #[error(
+        "the checkpoint record in {dir} is corrupt ({why}); the state cannot be trusted: move the state directory away to start from scratch"
+    )]
+    Corrupt {
+        /// The state directory.
+        dir: std::path::PathBuf,
+        /// What failed.
+        why: String,
+    },
+    /// Written by a newer eddy.
+    #[error(
+        "the checkpoint in {dir} has format version {found}; this eddy reads version {CHECKPOINT_FORMAT}"
+    )]
+    Version {
+        /// The state directory.
+        dir: std::path::PathBuf,
+        /// The version found.
+        found: u32,
+    },
+}
+
+/// What a completed checkpoint says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CheckpointRecord {
+    /// Format version ([`CHECKPOINT_FORMAT`]).
+    pub format: u32,
+    /// Increasing id.
+    pub id: u64,
+    /// Job name.
+    pub job: String,
+    /// Operator uid.
+    pub operator_uid: String,
+    /// sha256 of the module that produced the state.
+    pub module_sha256: String,
+    /// The module's state descriptors.
+    pub states: Vec<Descriptor>,
+    /// Position of the last record whose effects the state holds, per source.
+    pub positions: BTreeMap<String, u64>,
+    /// Wall-clock time of the commit, ms since the epoch.
+    pub created_at_ms: u64,
+}
+
+/// Reads the newest completed checkpoint, if any.
+pub fn read_latest(db: &StateDb) -> Result<Option<CheckpointRecord>, CheckpointError> {
+    let Some(bytes) = db.get_meta(META_NAME)? else {
+        return Ok(None);
+    };
+    let corrupt = |why: String| CheckpointError::Corrupt {
+        dir: db.dir().to_path_buf(),
+        why,
+    };
+    let (sum, json) = bytes
+        .split_at_checked(32)
+        .ok_or_else(|| corrupt("record shorter than its checksum".into()))?;
+    if Sha256::digest(json).as_slice() != sum {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    let record: CheckpointRecord =
+        serde_json::from_slice(json).map_err(|e| corrupt(format!("does not parse: {e}")))?;
+    if record.format != CHECKPOINT_FORMAT {
+        return Err(CheckpointError::Version {
+            dir: db.dir().to_path_buf(),
+            found: record.format,
+        });
+    }
+    Ok(Some(record))
+}
+
+/// Commits state changes and their checkpoint record atomically and durably (fsync).
+pub fn commit(
+    db: &StateDb,
+    ops: Vec<WriteOp>,
+    record: &CheckpointRecord,
+) -> Result<(), CheckpointError> {
+    let json = serde_json::to_vec(record).map_err(|e| CheckpointError::Corrupt {
+        dir: db.dir().to_path_buf(),
+        why: format!("cannot encode: {e}"),
+    })?;
+    let mut value = Sha256::digest(&json).to_vec();
+    value.extend_from_slice(&json);
+    db.commit(ops, &[(META_NAME, value)])?;
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn record(id: u64) -> CheckpointRecord {
+        CheckpointRecord {
+            format: CHECKPOINT_FORMAT,
+            id,
+            job: "j".into(),
+            operator_uid: "op".into(),
+            module_sha256: "ab".into(),
+            states: Vec::new(),
+            positions: [("s".to_string(), 42)].into(),
+            created_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn commit_then_read_and_detect_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(dir.path(), 8).unwrap();
+        assert_eq!(read_latest(&db).unwrap(), None);
+        commit(&db, vec![WriteOp::Put(vec![1, 0], vec![9])], &record(3)).unwrap();
+        assert_eq!(read_latest(&db).unwrap().unwrap(), record(3));
+        // Damage the record behind the store's back: it must be refused, not trusted.
+        let mut bad = db.get_meta(META_NAME).unwrap().unwrap();
+        let last = bad.len() - 3;
+        bad[last] ^= 0x55;
+        db.commit(Vec::new(), &[(META_NAME, bad)]).unwrap();
+        let err = read_latest(&db).unwrap_err().to_string();
+        assert!(err.contains("corrupt") && err.contains("checksum"), "{err}");
+    }
+}

@@ -1,0 +1,477 @@
+//! The job file: its TOML shape (raw, as written) and the validated settings the rest of
+//! the host runs on. Defaults live here and nowhere else.
+//!
+//! Parsing is two steps, as in ripgrep: serde reads the raw file with `deny_unknown_fields`
+//! and kebab-case keys, then [`JobConfig::from_raw`] checks values and resolves paths
+//! relative to the job file's folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What can go wrong reading a job file. Every message names the file and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read job file {path}: {source}")]
+    Read {
+        /// The job file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or does not fit the job file's shape.
+    #[error("job file {path} is not valid: {message}")]
+    Parse {
+        /// The job file.
+        path: PathBuf,
+        /// What the parser said (with line and column).
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("job file {path}: {message}")]
+    Invalid {
+        /// The job file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// The job file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawJob {
+    /// Job name; part of every output id.
+    pub name: String,
+    /// The operator to run.
+    pub operator: RawOperator,
+    /// Where records come from.
+    pub source: SourceConfig,
+    /// How each record's key is found.
+    #[serde(default)]
+    pub key: KeyConfig,
+    /// Where emitted records go.
+    pub sink: SinkConfig,
+    /// Where records whose processing failed go.
+    #[serde(default)]
+    pub dead_letter: Option<SinkConfig>,
+    /// State backend and checkpoints.
+    #[serde(default)]
+    pub state: RawState,
+}
+
+/// `[operator]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawOperator {
+    /// Stable id of the operator's state; keep it across module versions.
+    pub uid: String,
+    /// Path of the `.wasm` component, relative to the job file.
+    pub module: PathBuf,
+    /// Passed to the operator's `init` as JSON.
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+    /// Worker tasks, each owning a range of key groups.
+    #[serde(default)]
+    pub parallelism: Option<u32>,
+    /// Records per `process` call.
+    #[serde(default)]
+    pub batch_size: Option<u32>,
+    /// Longest one `process` call may run before it is stopped, e.g. "1s".
+    #[serde(default, with = "humantime_serde")]
+    pub max_call_time: Option<Duration>,
+    /// Largest linear memory an instance may grow to, in MiB.
+    #[serde(default)]
+    pub max_memory_mib: Option<u32>,
+}
+
+/// `[state]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawState {
+    /// RocksDB folder, relative to the job file.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Key groups of the job's state, fixed for its life.
+    #[serde(default)]
+    pub max_key_groups: Option<u32>,
+    /// Memory for the host-side state cache, in MiB, over all workers.
+    #[serde(default)]
+    pub cache_mib: Option<u32>,
+    /// How often state and positions are made durable together, e.g. "1s".
+    #[serde(default, with = "humantime_serde")]
+    pub checkpoint_interval: Option<Duration>,
+}
+
+/// `[source]`: where records come from.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A file, one record per line.
+    File {
+        /// Path, relative to the job file.
+        path: PathBuf,
+        /// `lines` (the line is the value) or `json` (one record object per line).
+        #[serde(default)]
+        format: FileFormat,
+    },
+    /// Generated words `"w" + (i * 7919 % keys)` for i in 0..count, as in the benchmarks.
+    Generator {
+        /// How many records.
+        count: u64,
+        /// How many distinct words.
+        keys: u64,
+    },
+}
+
+/// Line formats of the file source.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileFormat {
+    /// Each line is a record value; the key comes from `[key]`.
+    #[default]
+    Lines,
+    /// Each line is `{"key": …, "value": …, "timestamp": …, "headers": {…}}`.
+    Json,
+}
+
+/// `[key]`: how the key of a record is found.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(tag = "from", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum KeyConfig {
+    /// The key the source gives (the `key` field of the JSON file format), else the value.
+    #[default]
+    RecordKey,
+    /// The whole value.
+    Value,
+    /// A top-level field of the value parsed as a JSON object.
+    JsonField {
+        /// Field name.
+        field: String,
+    },
+    /// A header.
+    Header {
+        /// Header name.
+        name: String,
+    },
+}
+
+/// `[sink]` and `[dead-letter]`: where records go.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// JSON lines `{"key": …, "value": …}` into a file (created, appended to).
+    File {
+        /// Path, relative to the job file.
+        path: PathBuf,
+    },
+    /// JSON lines on standard output.
+    Stdout,
+    /// Dropped (benchmarks).
+    Discard,
+}
+
+/// The validated job: what the host runs on.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Job name.
+    pub name: String,
+    /// The operator.
+    pub operator: OperatorConfig,
+    /// The source, with paths resolved.
+    pub source: SourceConfig,
+    /// Key extraction.
+    pub key: KeyConfig,
+    /// The sink, with paths resolved.
+    pub sink: SinkConfig,
+    /// The dead-letter sink, with paths resolved.
+    pub dead_letter: SinkConfig,
+    /// State settings.
+    pub state: StateConfig,
+}
+
+/// The validated `[operator]`.
+#[derive(Debug, Clone)]
+pub struct OperatorConfig {
+    /// Stable id of the operator's state.
+    pub uid: String,
+    /// The component file.
+    pub module: PathBuf,
+    /// `init` configuration as JSON text.
+    pub config_json: String,
+    /// Number of workers.
+    pub parallelism: u32,
+    /// Records per `process` call.
+    pub batch_size: u32,
+    /// Limits of each instance.
+    pub limits: Limits,
+}
+
+/// Limits put on every operator instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest one call may run.
+    pub max_call_time: Duration,
+    /// Largest linear memory, in bytes.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_call_time: defaults::MAX_CALL_TIME,
+            max_memory_bytes: defaults::MAX_MEMORY_MIB as usize * MIB,
+        }
+    }
+}
+
+/// The validated `[state]`.
+#[derive(Debug, Clone)]
+pub struct StateConfig {
+    /// RocksDB folder.
+    pub dir: PathBuf,
+    /// Key groups, fixed for the life of the state.
+    pub max_key_groups: u32,
+    /// State cache budget in bytes, over all workers.
+    pub cache_bytes: usize,
+    /// Checkpoint interval.
+    pub checkpoint_interval: Duration,
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// The defaults of every optional setting, in one place.
+pub mod defaults {
+    use std::time::Duration;
+    /// Workers.
+    pub const PARALLELISM: u32 = 1;
+    /// Records per `process` call: large enough that the per-call cost (~µs) vanishes,
+    /// small enough that a failed batch is cheap to re-run record by record.
+    pub const BATCH_SIZE: u32 = 512;
+    /// Longest one call may run.
+    pub const MAX_CALL_TIME: Duration = Duration::from_secs(1);
+    /// Largest linear memory of an instance.
+    pub const MAX_MEMORY_MIB: u32 = 256;
+    /// Key groups (as Flink's default max parallelism).
+    pub const MAX_KEY_GROUPS: u32 = 128;
+    /// State cache over all workers.
+    pub const CACHE_MIB: u32 = 256;
+    /// Checkpoint interval.
+    pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+    /// Upper bound of key groups (they are stored as u16).
+    pub const KEY_GROUPS_LIMIT: u32 = 32_768;
+}
+
+impl JobConfig {
+    /// Reads and validates a job file.
+    pub fn load(path: &Path) -> Result<JobConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses job file text; `path` names the file in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<JobConfig, ConfigError> {
+        let raw: RawJob = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::from_raw(raw, path)
+    }
+
+    /// Validates a raw job file and resolves its paths.
+    pub fn from_raw(raw: RawJob, path: &Path) -> Result<JobConfig, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        if raw.name.is_empty() || raw.name.contains('/') {
+            return Err(invalid(
+                "`name` must be non-empty and contain no '/' (it is part of output ids)".into(),
+            ));
+        }
+        let op = raw.operator;
+        if op.uid.is_empty() || op.uid.contains('/') {
+            return Err(invalid(
+                "[operator] `uid` must be non-empty and contain no '/'".into(),
+            ));
+        }
+        let parallelism = op.parallelism.unwrap_or(defaults::PARALLELISM);
+        let max_key_groups = raw.state.max_key_groups.unwrap_or(defaults::MAX_KEY_GROUPS);
+        if !(1..=defaults::KEY_GROUPS_LIMIT).contains(&max_key_groups) {
+            return Err(invalid(format!(
+                "[state] max-key-groups = {max_key_groups}: must be between 1 and {}",
+                defaults::KEY_GROUPS_LIMIT
+            )));
+        }
+        if parallelism == 0 || parallelism > max_key_groups {
+            return Err(invalid(format!(
+                "[operator] parallelism = {parallelism}: must be between 1 and max-key-groups ({max_key_groups})"
+            )));
+        }
+        let batch_size = op.batch_size.unwrap_or(defaults::BATCH_SIZE);
+        if !(1..=65_536).contains(&batch_size) {
+            return Err(invalid(format!(
+                "[operator] batch-size = {batch_size}: must be between 1 and 65536"
+            )));
+        }
+        let max_memory_mib = op.max_memory_mib.unwrap_or(defaults::MAX_MEMORY_MIB);
+        if !(1..=4096).contains(&max_memory_mib) {
+            return Err(invalid(format!(
+                "[operator] max-memory-mib = {max_memory_mib}: must be between 1 and 4096 (a 32-bit Wasm memory)"
+            )));
+        }
+        let max_call_time = op.max_call_time.unwrap_or(defaults::MAX_CALL_TIME);
+        if max_call_time < std::time::Duration::from_millis(10) {
+            return Err(invalid(
+                "[operator] max-call-time must be at least 10ms (the host's clock tick)".into(),
+            ));
+        }
+        let config_json = match &op.config {
+            Some(table) => serde_json::to_string(table)
+                .map_err(|e| invalid(format!("[operator] config cannot become JSON: {e}")))?,
+            None => "{}".to_string(),
+        };
+        let cache_mib = raw.state.cache_mib.unwrap_or(defaults::CACHE_MIB);
+        if cache_mib == 0 {
+            return Err(invalid("[state] cache-mib must be at least 1".into()));
+        }
+        let checkpoint_interval = raw
+            .state
+            .checkpoint_interval
+            .unwrap_or(defaults::CHECKPOINT_INTERVAL);
+        if checkpoint_interval.is_zero() {
+            return Err(invalid(
+                "[state] checkpoint-interval must be above 0".into(),
+            ));
+        }
+        let state_dir = match &raw.state.dir {
+            Some(d) => resolve(d),
+            None => base.join(".eddy").join(&raw.name).join("state"),
+        };
+        let source = match raw.source {
+            SourceConfig::File { path: p, format } => SourceConfig::File {
+                path: resolve(&p),
+                format,
+            },
+            other @ SourceConfig::Generator { count: _, keys } => {
+                if keys == 0 {
+                    return Err(invalid(
+                        "[source] generator `keys` must be at least 1".into(),
+                    ));
+                }
+                other
+            }
+        };
+        let resolve_sink = |s: SinkConfig| match s {
+            SinkConfig::File { path: p } => SinkConfig::File { path: resolve(&p) },
+            other => other,
+        };
+        let dead_letter = match raw.dead_letter {
+            Some(s) => resolve_sink(s),
+            None => SinkConfig::File {
+                path: base.join(".eddy").join(&raw.name).join("dead-letter.jsonl"),
+            },
+        };
+        Ok(JobConfig {
+            name: raw.name,
+            operator: OperatorConfig {
+                uid: op.uid,
+                module: resolve(&op.module),
+                config_json,
+                parallelism,
+                batch_size,
+                limits: Limits {
+                    max_call_time,
+                    max_memory_bytes: max_memory_mib as usize * MIB,
+                },
+            },
+            source,
+            key: raw.key,
+            sink: resolve_sink(raw.sink),
+            dead_letter,
+            state: StateConfig {
+                dir: state_dir,
+                max_key_groups,
+                cache_bytes: cache_mib as usize * MIB,
+                checkpoint_interval,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "wc"
+[operator]
+uid = "word-count"
+module = "op.wasm"
+[source]
+type = "file"
+path = "in.txt"
+[sink]
+type = "stdout"
+"#;
+
+    #[test]
+    fn minimal_job_gets_defaults_and_relative_paths() {
+        let job = JobConfig::parse(MINIMAL, Path::new("jobs/wc.toml")).unwrap();
+        assert_eq!(job.operator.module, Path::new("jobs/op.wasm"));
+        assert_eq!(job.operator.parallelism, defaults::PARALLELISM);
+        assert_eq!(job.state.max_key_groups, 128);
+        assert_eq!(job.state.dir, Path::new("jobs/.eddy/wc/state"));
+        assert_eq!(job.key, KeyConfig::RecordKey);
+        assert_eq!(job.operator.config_json, "{}");
+    }
+
+    #[test]
+    fn unknown_field_is_refused_with_its_name() {
+        let text = MINIMAL.replace("uid =", "colour = \"red\"\nuid =");
+        let err = JobConfig::parse(&text, Path::new("wc.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("wc.toml") && err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn durations_and_config_table_are_read() {
+        let text = MINIMAL.replace(
+            "module = \"op.wasm\"",
+            "module = \"op.wasm\"\nmax-call-time = \"250ms\"\nconfig = { window-ms = 5 }",
+        );
+        let job = JobConfig::parse(&text, Path::new("wc.toml")).unwrap();
+        assert_eq!(
+            job.operator.limits.max_call_time,
+            Duration::from_millis(250)
+        );
+        assert_eq!(job.operator.config_json, r#"{"window-ms":5}"#);
+    }
+
+    #[test]
+    fn parallelism_above_key_groups_is_refused() {
+        let text = MINIMAL.replace(
+            "module = \"op.wasm\"",
+            "module = \"op.wasm\"\nparallelism = 9",
+        ) + "[state]\nmax-key-groups = 8\n";
+        let err = JobConfig::parse(&text, Path::new("wc.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("parallelism = 9"), "{err}");
+    }
+}

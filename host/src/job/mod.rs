@@ -1,0 +1,469 @@
+//! The job: loads the module, opens the state, restores the last checkpoint, and runs the
+//! coordinator loop — source → key-group routing → workers → sinks — with checkpoint
+//! barriers on an interval.
+//!
+//! Architecture invariant: a checkpoint's positions are those of the last record the
+//! coordinator routed before the barrier; since each worker's channel is FIFO, every
+//! worker has processed exactly the records up to those positions when it hands over its
+//! state. The state writes of all workers and the checkpoint record are committed in one
+//! synced RocksDB batch (C1).
+
+pub mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::time::{Duration, Instant};
+
+use crate::checkpoint::{self, CheckpointError, CheckpointRecord};
+use crate::config::JobConfig;
+use crate::io::key::KeyExtractor;
+use crate::io::sink::{self, SinkHandle};
+use crate::io::{IoError, Origin, OutputRecord, Sink, SourceRecord, source};
+use crate::runtime::{CallError, LoadedModule, ModuleError, Runtime};
+use crate::state::host::OperatorContext;
+use crate::state::keys::key_group;
+use crate::state::{KeyedState, StateDb, StateError, WriteOp};
+use worker::{FromWorker, ToWorker, Worker};
+
+/// Why a job stopped or could not start. Each names the thing at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The module could not be loaded.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A checkpoint could not be read or written.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A source or sink failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// The operator failed to start (`init` or instantiation).
+    #[error("operator `{0}` failed to start: {1}")]
+    Init(String, CallError),
+    /// A worker failed in a way that cannot be isolated to a record.
+    #[error("worker failed: {0}")]
+    Worker(String),
+}
+
+/// Counters of a running job, shared with its workers.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Records processed by the operator.
+    pub records_in: AtomicU64,
+    /// Records emitted.
+    pub records_out: AtomicU64,
+    /// Records sent to the dead-letter output.
+    pub dead_letters: AtomicU64,
+    /// Fresh instances built after failures.
+    pub restarts: AtomicU64,
+}
+
+/// How to run a job (besides its job file).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Set to stop the job (with a final checkpoint).
+    pub stop: Arc<AtomicBool>,
+    /// Log progress every this often.
+    pub progress_every: Option<Duration>,
+}
+
+/// What a finished job did.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    /// Records processed in this run.
+    pub records_in: u64,
+    /// Records emitted in this run.
+    pub records_out: u64,
+    /// Records dead-lettered in this run.
+    pub dead_letters: u64,
+    /// Fresh instances built after failures.
+    pub restarts: u64,
+    /// Checkpoints completed in this run.
+    pub checkpoints: u64,
+    /// The checkpoint the run resumed from.
+    pub resumed_from: Option<CheckpointRecord>,
+    /// The last completed checkpoint.
+    pub last_checkpoint: Option<CheckpointRecord>,
+    /// Longest checkpoint commit (the coordinator's pause).
+    pub max_checkpoint_pause: Duration,
+    /// Wall time from the first record to the final checkpoint.
+    pub elapsed: Duration,
+}
+
+/// A job ready to run: module loaded, state opened, checkpoint restored.
+pub struct Job {
+    cfg: JobConfig,
+    module: LoadedModule,
+    db: Arc<StateDb>,
+    resumed_from: Option<CheckpointRecord>,
+    runtime: Arc<Runtime>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("name", &self.cfg.name).finish()
+    }
+}
+
+/// Where compiled modules are cached for a job: beside its state.
+pub fn module_cache_dir(cfg: &JobConfig) -> PathBuf {
+    cfg.state
+        .dir
+        .parent()
+        .map(|p| p.join("module-cache"))
+        .unwrap_or_else(|| PathBuf::from("module-cache"))
+}
+
+impl Job {
+    /// Loads the module, opens (or creates) the state and reads its last checkpoint.
+    pub fn open(cfg: JobConfig, runtime: Arc<Runtime>) -> Result<Job, JobError> {
+        let module = runtime.load(&cfg.operator.module)?;
+        let db = Arc::new(StateDb::open(&cfg.state.dir, cfg.state.max_key_groups)?);
+        db.register(&cfg.operator.uid, &module.info.states)?;
+        let resumed_from = checkpoint::read_latest(&db)?;
+        if let Some(cp) = &resumed_from {
+            if cp.module_sha256 != module.sha256 {
+                tracing::info!(was = %cp.module_sha256, now = %module.sha256,
+                    "the operator module changed since the last checkpoint; its state descriptors are compatible");
+            }
+            tracing::info!(checkpoint = cp.id, positions = ?cp.positions, "resuming from checkpoint");
+        }
+        Ok(Job {
+            cfg,
+            module,
+            db,
+            resumed_from,
+            runtime,
+        })
+    }
+
+    /// The loaded module.
+    pub fn module(&self) -> &LoadedModule {
+        &self.module
+    }
+
+    /// Runs the job until its source is exhausted or `opts.stop` is set; ends with a
+    /// checkpoint.
+    pub fn run(self, opts: &RunOptions) -> Result<JobReport, JobError> {
+        let cfg = &self.cfg;
+        let uid: Arc<str> = cfg.operator.uid.as_str().into();
+        let stream: Arc<str> = source::source_name(&cfg.source).into();
+        let after = self
+            .resumed_from
+            .as_ref()
+            .and_then(|c| c.positions.get(&*stream).copied())
+            .unwrap_or(0);
+        let mut src = source::open(&cfg.source, KeyExtractor::new(cfg.key.clone()), after)?;
+        let sink = sink::open(&cfg.sink)?;
+        let mut dead_letter = sink::open(&cfg.dead_letter)?;
+        let registered = self
+            .db
+            .register(&cfg.operator.uid, &self.module.info.states)?;
+        let prepared = Arc::new(
+            self.runtime
+                .prepare::<OperatorContext>(&self.module, cfg.operator.limits)?,
+        );
+        let config_json: Arc<str> = cfg.operator.config_json.as_str().into();
+        let stats = Arc::new(Stats::default());
+        let p = cfg.operator.parallelism as usize;
+        let budget = cfg.state.cache_bytes / p;
+
+        let (ack_tx, ack_rx) = mpsc::channel::<FromWorker>();
+        let mut to_workers: Vec<SyncSender<ToWorker>> = Vec::with_capacity(p);
+        let mut handles = Vec::with_capacity(p);
+        for index in 0..p {
+            let keyed = KeyedState::new(self.db.clone(), registered.clone(), budget);
+            let mut instance = prepared
+                .instantiate(OperatorContext::new(uid.clone(), keyed))
+                .map_err(|e| JobError::Init(uid.to_string(), e))?;
+            instance
+                .init(&config_json)
+                .map_err(|e| JobError::Init(uid.to_string(), e))?;
+            let w = Worker::new(
+                index,
+                uid.clone(),
+                stream.clone(),
+                prepared.clone(),
+                instance,
+                config_json.clone(),
+                sink.clone(),
+                dead_letter.clone(),
+                stats.clone(),
+            );
+            let (tx, rx) = mpsc::sync_channel::<ToWorker>(4);
+            let ack = ack_tx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("eddy-worker-{index}"))
+                .spawn(move || w.run(rx, ack))
+                .map_err(|e| JobError::Worker(format!("cannot start a worker thread: {e}")))?;
+            to_workers.push(tx);
+            handles.push(handle);
+        }
+        drop(ack_tx);
+
+        let mut coord = Coordinator {
+            job: self,
+            to_workers,
+            ack_rx,
+            stream: stream.clone(),
+            position: after,
+            next_id: 0,
+            checkpoints: 0,
+            last: None,
+            max_pause: Duration::ZERO,
+            want_checkpoint: false,
+        };
+        coord.next_id = coord.job.resumed_from.as_ref().map_or(0, |c| c.id) + 1;
+        let started = Instant::now();
+        let result = coord.pump(&mut *src, &mut dead_letter, &stats, opts);
+        // Hang up: workers drain their channels and end.
+        let Coordinator {
+            job,
+            to_workers,
+            last,
+            checkpoints,
+            max_pause,
+            ..
+        } = coord;
+        drop(to_workers);
+        for h in handles {
+            let _ = h.join();
+        }
+        result?;
+        Ok(JobReport {
+            records_in: stats.records_in.load(Ordering::Relaxed),
+            records_out: stats.records_out.load(Ordering::Relaxed),
+            dead_letters: stats.dead_letters.load(Ordering::Relaxed),
+            restarts: stats.restarts.load(Ordering::Relaxed),
+            checkpoints,
+            resumed_from: job.resumed_from,
+            last_checkpoint: last,
+            max_checkpoint_pause: max_pause,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+struct Coordinator {
+    job: Job,
+    to_workers: Vec<SyncSender<ToWorker>>,
+    ack_rx: Receiver<FromWorker>,
+    stream: Arc<str>,
+    position: u64,
+    next_id: u64,
+    checkpoints: u64,
+    last: Option<CheckpointRecord>,
+    max_pause: Duration,
+    want_checkpoint: bool,
+}
+
+impl Coordinator {
+    fn pump(
+        &mut self,
+        src: &mut dyn source::Source,
+        dead_letter: &mut SinkHandle,
+        stats: &Stats,
+        opts: &RunOptions,
+    ) -> Result<(), JobError> {
+        let cfg = &self.job.cfg;
+        let p = self.to_workers.len();
+        let groups = cfg.state.max_key_groups;
+        let batch = cfg.operator.batch_size as usize;
+        let interval = cfg.state.checkpoint_interval;
+        let mut last_cp = Instant::now();
+        let mut last_progress = Instant::now();
+        let mut polled: Vec<SourceRecord> = Vec::with_capacity(batch * p);
+        loop {
+            polled.clear();
+            let more = src.poll(&mut polled, batch * p)?;
+            if let Some(last) = polled.last() {
+                self.position = last.position;
+            }
+            let mut routed: Vec<Vec<SourceRecord>> = (0..p).map(|_| Vec::new()).collect();
+            for r in polled.drain(..) {
+                if let Some(why) = &r.poison {
+                    poison_to_dead_letter(dead_letter, &self.stream, &r, why)?;
+                    stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let w = if p == 1 {
+                    0
+                } else {
+                    // Flink's assignment: contiguous key-group ranges per worker.
+                    key_group(&r.key, groups) as usize * p / groups as usize
+                };
+                routed[w].push(r);
+            }
+            for (w, records) in routed.into_iter().enumerate() {
+                for chunk in chunks(records, batch) {
+                    self.send(w, ToWorker::Batch(chunk))?;
+                }
+            }
+            self.poll_acks()?;
+            let stop = opts.stop.load(Ordering::Relaxed);
+            if !more || stop {
+                break;
+            }
+            if self.want_checkpoint || last_cp.elapsed() >= interval {
+                self.checkpoint(dead_letter)?;
+                last_cp = Instant::now();
+            }
+            if let Some(every) = opts.progress_every
+                && last_progress.elapsed() >= every
+            {
+                last_progress = Instant::now();
+                tracing::info!(
+                    records_in = stats.records_in.load(Ordering::Relaxed),
+                    records_out = stats.records_out.load(Ordering::Relaxed),
+                    dead_letters = stats.dead_letters.load(Ordering::Relaxed),
+                    position = self.position,
+                    last_checkpoint = self.last.as_ref().map_or(0, |c| c.id),
+                    "progress"
+                );
+            }
+        }
+        self.checkpoint(dead_letter)
+    }
+
+    fn send(&mut self, w: usize, msg: ToWorker) -> Result<(), JobError> {
+        if self.to_workers[w].send(msg).is_err() {
+            return Err(self.worker_failure());
+        }
+        Ok(())
+    }
+
+    /// The error a dead worker left behind.
+    fn worker_failure(&mut self) -> JobError {
+        while let Ok(m) = self.ack_rx.recv() {
+            if let FromWorker::Fatal(e) = m {
+                return e;
+            }
+        }
+        JobError::Worker("a worker stopped without saying why".into())
+    }
+
+    fn poll_acks(&mut self) -> Result<(), JobError> {
+        while let Ok(m) = self.ack_rx.try_recv() {
+            match m {
+                FromWorker::WantCheckpoint => self.want_checkpoint = true,
+                FromWorker::Fatal(e) => return Err(e),
+                FromWorker::Ack { .. } => {
+                    return Err(JobError::Worker("unexpected checkpoint ack".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A barrier pass: every worker hands over its dirty state; all of it and the
+    /// positions are committed in one synced batch.
+    fn checkpoint(&mut self, dead_letter: &mut SinkHandle) -> Result<(), JobError> {
+        let id = self.next_id;
+        dead_letter.flush()?;
+        for w in 0..self.to_workers.len() {
+            self.send(w, ToWorker::Barrier(id))?;
+        }
+        let mut ops: Vec<WriteOp> = Vec::new();
+        let mut acked = 0;
+        while acked < self.to_workers.len() {
+            match self.ack_rx.recv() {
+                Ok(FromWorker::Ack {
+                    id: got, ops: part, ..
+                }) if got == id => {
+                    ops.extend(part);
+                    acked += 1;
+                }
+                Ok(FromWorker::Ack { .. }) => {
+                    return Err(JobError::Worker("checkpoint ack out of order".into()));
+                }
+                Ok(FromWorker::WantCheckpoint) => {}
+                Ok(FromWorker::Fatal(e)) => return Err(e),
+                Err(_) => return Err(JobError::Worker("all workers stopped".into())),
+            }
+        }
+        let started = Instant::now();
+        let record = CheckpointRecord {
+            format: checkpoint::CHECKPOINT_FORMAT,
+            id,
+            job: self.job.cfg.name.clone(),
+            operator_uid: self.job.cfg.operator.uid.clone(),
+            module_sha256: self.job.module.sha256.clone(),
+            states: self.job.module.info.states.clone(),
+            positions: [(self.stream.to_string(), self.position)].into(),
+            created_at_ms: checkpoint::now_ms(),
+        };
+        let n_ops = ops.len();
+        checkpoint::commit(&self.job.db, ops, &record)?;
+        let pause = started.elapsed();
+        self.max_pause = self.max_pause.max(pause);
+        tracing::debug!(
+            checkpoint = id,
+            writes = n_ops,
+            position = self.position,
+            pause_ms = pause.as_secs_f64() * 1e3,
+            "checkpoint complete"
+        );
+        self.next_id += 1;
+        self.checkpoints += 1;
+        self.last = Some(record);
+        self.want_checkpoint = false;
+        for w in 0..self.to_workers.len() {
+            self.send(w, ToWorker::Committed(id))?;
+        }
+        Ok(())
+    }
+}
+
+fn chunks(mut records: Vec<SourceRecord>, size: usize) -> Vec<Vec<SourceRecord>> {
+    if records.len() <= size {
+        return if records.is_empty() {
+            Vec::new()
+        } else {
+            vec![records]
+        };
+    }
+    let mut out = Vec::with_capacity(records.len() / size + 1);
+    while records.len() > size {
+        let rest = records.split_off(size);
+        out.push(records);
+        records = rest;
+    }
+    out.push(records);
+    out
+}
+
+fn poison_to_dead_letter(
+    dead_letter: &mut SinkHandle,
+    stream: &str,
+    r: &SourceRecord,
+    why: &str,
+) -> Result<(), JobError> {
+    tracing::warn!(
+        stream,
+        position = r.position,
+        error = why,
+        "unreadable record sent to the dead-letter output"
+    );
+    let position = r.position.to_string();
+    let headers = [
+        ("eddy-error", why),
+        ("eddy-stream", stream),
+        ("eddy-position", position.as_str()),
+    ];
+    dead_letter.write(&[OutputRecord {
+        key: &r.key,
+        value: &r.value,
+        headers: &headers,
+        origin: Origin {
+            stream,
+            position: r.position,
+            index: 0,
+        },
+    }])?;
+    Ok(())
+}

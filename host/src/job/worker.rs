@@ -1,0 +1,340 @@
+//! A worker: owns an operator instance and the keyed state of its key groups, runs batches
+//! through `process`, and isolates failures.
+//!
+//! A batch's effects (value-state writes, map/list calls, emits) are applied only when the
+//! call succeeds. When it fails (trap, error, timeout, memory limit, malformed result), the
+//! worker undoes the state changes, builds a fresh instance and re-runs the batch one
+//! record at a time; a record that fails alone goes to the dead-letter output. No record's
+//! effects are ever half applied, and the other records of the batch are not lost.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender};
+
+use foldhash::fast::RandomState;
+
+use super::{JobError, Stats};
+use crate::io::sink::SinkHandle;
+use crate::io::{Origin, OutputRecord, Sink, SourceRecord};
+use crate::runtime::batch::{self, Encoder};
+use crate::runtime::{CallError, Instance, Prepared};
+use crate::state::host::OperatorContext;
+use crate::state::{StateKind, WriteOp};
+
+/// Messages from the coordinator to a worker, in stream order.
+#[derive(Debug)]
+pub enum ToWorker {
+    /// Records of this worker's key groups.
+    Batch(Vec<SourceRecord>),
+    /// Everything before this is processed: hand over the dirty state for checkpoint `id`.
+    Barrier(u64),
+    /// Checkpoint `id` is durable: drained entries may be evicted.
+    Committed(u64),
+}
+
+/// Messages from a worker to the coordinator.
+#[derive(Debug)]
+pub enum FromWorker {
+    /// The worker's part of checkpoint `id`.
+    Ack {
+        /// Checkpoint id.
+        id: u64,
+        /// Worker index.
+        worker: usize,
+        /// State writes.
+        ops: Vec<WriteOp>,
+    },
+    /// The cache is over budget: please checkpoint soon so that it can evict.
+    WantCheckpoint,
+    /// The worker stopped on an error it cannot isolate.
+    Fatal(JobError),
+}
+
+/// What a worker needs to run.
+pub struct Worker {
+    /// Index among the job's workers.
+    pub index: usize,
+    /// Operator uid.
+    pub uid: Arc<str>,
+    /// Source name (the `stream` of dead-letter origins).
+    pub stream: Arc<str>,
+    /// For fresh instances.
+    pub prepared: Arc<Prepared<OperatorContext>>,
+    /// The live instance (taken while being rebuilt).
+    pub instance: Option<Instance<OperatorContext>>,
+    /// `init` configuration.
+    pub config_json: Arc<str>,
+    /// Output.
+    pub sink: SinkHandle,
+    /// Dead-letter output.
+    pub dead_letter: SinkHandle,
+    /// Shared counters.
+    pub stats: Arc<Stats>,
+    encoder: Encoder,
+    value_handles: Vec<u32>,
+    is_value: Vec<bool>,
+    asked_for_checkpoint: bool,
+}
+
+impl Worker {
+    /// A worker around an instance that has already run `init`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        index: usize,
+        uid: Arc<str>,
+        stream: Arc<str>,
+        prepared: Arc<Prepared<OperatorContext>>,
+        mut instance: Instance<OperatorContext>,
+        config_json: Arc<str>,
+        sink: SinkHandle,
+        dead_letter: SinkHandle,
+        stats: Arc<Stats>,
+    ) -> Worker {
+        let is_value: Vec<bool> = instance
+            .host()
+            .keyed
+            .states()
+            .iter()
+            .map(|s| s.kind == StateKind::Value)
+            .collect();
+        let value_handles = (0..is_value.len() as u32)
+            .filter(|h| is_value[*h as usize])
+            .collect();
+        Worker {
+            index,
+            uid,
+            stream,
+            prepared,
+            instance: Some(instance),
+            config_json,
+            sink,
+            dead_letter,
+            stats,
+            encoder: Encoder::default(),
+            value_handles,
+            is_value,
+            asked_for_checkpoint: false,
+        }
+    }
+
+    /// Runs until the coordinator hangs up or a fatal error.
+    pub fn run(mut self, rx: Receiver<ToWorker>, tx: Sender<FromWorker>) {
+        for msg in rx {
+            let res = match msg {
+                ToWorker::Batch(records) => self.process(&records, &tx),
+                ToWorker::Barrier(id) => self.barrier(id, &tx),
+                ToWorker::Committed(_) => {
+                    self.evict_if_needed();
+                    Ok(())
+                }
+            };
+            if let Err(e) = res {
+                let _ = tx.send(FromWorker::Fatal(e));
+                return;
+            }
+        }
+    }
+
+    fn host(&mut self) -> Result<&mut OperatorContext, JobError> {
+        self.instance
+            .as_mut()
+            .map(Instance::host)
+            .ok_or_else(|| JobError::Worker("worker has no instance".into()))
+    }
+
+    fn barrier(&mut self, id: u64, tx: &Sender<FromWorker>) -> Result<(), JobError> {
+        self.sink.flush()?;
+        self.dead_letter.flush()?;
+        let mut ops = Vec::new();
+        self.host()?.keyed.drain_dirty(&mut ops);
+        let _ = tx.send(FromWorker::Ack {
+            id,
+            worker: self.index,
+            ops,
+        });
+        Ok(())
+    }
+
+    fn evict_if_needed(&mut self) {
+        self.asked_for_checkpoint = false;
+        if let Some(i) = self.instance.as_mut() {
+            let keyed = &mut i.host().keyed;
+            if keyed.over_budget() {
+                keyed.evict_clean();
+            }
+        }
+    }
+
+    /// Processes records of this worker's key groups.
+    pub fn process(
+        &mut self,
+        records: &[SourceRecord],
+        tx: &Sender<FromWorker>,
+    ) -> Result<(), JobError> {
+        if let Err(err) = self.run_batch(records)? {
+            tracing::warn!(operator = %self.uid, worker = self.index, error = %err, records = records.len(),
+                "batch failed; re-running it record by record");
+            self.fresh_instance()?;
+            if records.len() == 1 {
+                self.dead_letter(&records[0], &err.to_string())?;
+            } else {
+                for r in records {
+                    if let Err(err) = self.run_batch(std::slice::from_ref(r))? {
+                        self.fresh_instance()?;
+                        self.dead_letter(r, &err.to_string())?;
+                    }
+                }
+            }
+        }
+        let over = self.host()?.keyed.over_budget();
+        if over && !self.asked_for_checkpoint {
+            self.asked_for_checkpoint = true;
+            let _ = tx.send(FromWorker::WantCheckpoint);
+        }
+        Ok(())
+    }
+
+    /// Replaces a failed instance (a trapped store cannot be reused), keeping the state.
+    fn fresh_instance(&mut self) -> Result<(), JobError> {
+        let Some(old) = self.instance.take() else {
+            return Err(JobError::Worker("worker has no instance".into()));
+        };
+        let mut host = old.into_host();
+        host.keys.clear();
+        let mut inst = self
+            .prepared
+            .instantiate(host)
+            .map_err(|e| JobError::Init(self.uid.to_string(), e))?;
+        inst.init(&self.config_json)
+            .map_err(|e| JobError::Init(self.uid.to_string(), e))?;
+        self.instance = Some(inst);
+        self.stats.restarts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn dead_letter(&mut self, r: &SourceRecord, error: &str) -> Result<(), JobError> {
+        tracing::warn!(operator = %self.uid, stream = %self.stream, position = r.position, error,
+            "record sent to the dead-letter output");
+        let position = r.position.to_string();
+        let headers = [
+            ("eddy-error", error),
+            ("eddy-operator", &*self.uid),
+            ("eddy-stream", &*self.stream),
+            ("eddy-position", position.as_str()),
+        ];
+        self.dead_letter.write(&[OutputRecord {
+            key: &r.key,
+            value: &r.value,
+            headers: &headers,
+            origin: Origin {
+                stream: &self.stream,
+                position: r.position,
+                index: 0,
+            },
+        }])?;
+        self.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// One `process` call. The outer error is fatal (the job stops); the inner one is the
+    /// operator's failure, after which nothing of the batch remains applied.
+    fn run_batch(&mut self, records: &[SourceRecord]) -> Result<Result<(), CallError>, JobError> {
+        let mut key_index: HashMap<&[u8], u32, RandomState> =
+            HashMap::with_capacity_and_hasher(records.len(), RandomState::default());
+        let mut rec_keys = Vec::with_capacity(records.len());
+        let Some(instance) = self.instance.as_mut() else {
+            return Err(JobError::Worker("worker has no instance".into()));
+        };
+        let host = instance.host();
+        host.keys.clear();
+        for r in records {
+            let next = key_index.len() as u32;
+            let i = *key_index.entry(&r.key).or_insert_with(|| {
+                host.keys.push(&r.key);
+                next
+            });
+            rec_keys.push(i);
+        }
+        let n_keys = host.keys.len() as u32;
+        let enc = &mut self.encoder;
+        enc.start();
+        enc.u32(n_keys);
+        for k in 0..n_keys {
+            enc.bytes(host.keys.get(k).unwrap_or_default());
+        }
+        enc.u32(self.value_handles.len() as u32);
+        for h in &self.value_handles {
+            enc.u32(*h);
+        }
+        for k in 0..n_keys {
+            let key = host.keys.get(k).unwrap_or_default();
+            for h in &self.value_handles {
+                host.keyed
+                    .value_with(*h, key, |v| enc.slot(v))
+                    .map_err(|e| JobError::Worker(e.to_string()))?;
+            }
+        }
+        enc.u32(records.len() as u32);
+        for (r, k) in records.iter().zip(&rec_keys) {
+            enc.record(*k, r.timestamp, &r.value, &r.headers);
+        }
+
+        host.keyed.begin();
+        let result = instance.process(enc.finish());
+        let host = instance.host();
+        let out = match result {
+            Ok(out) => out,
+            Err(CallError::Host(msg)) => {
+                host.keyed.rollback();
+                return Err(JobError::Worker(format!("state backend failed: {msg}")));
+            }
+            Err(e) => {
+                host.keyed.rollback();
+                return Ok(Err(e));
+            }
+        };
+        let is_value = &self.is_value;
+        let decoded = match batch::decode(&out, records.len() as u32, n_keys, |h| {
+            is_value.get(h as usize).copied().unwrap_or(false)
+        }) {
+            Ok(d) => d,
+            Err(msg) => {
+                host.keyed.rollback();
+                return Ok(Err(CallError::Trap(format!(
+                    "malformed process result: {msg}"
+                ))));
+            }
+        };
+        host.keyed.commit();
+        for w in &decoded.writes {
+            let key = host.keys.get(w.key_index).unwrap_or_default();
+            host.keyed
+                .value_put(w.handle, key, w.value)
+                .map_err(|e| JobError::Worker(e.to_string()))?;
+        }
+        host.keys.clear();
+        let outputs: Vec<OutputRecord<'_>> = decoded
+            .emits
+            .iter()
+            .map(|e| OutputRecord {
+                key: e.key,
+                value: e.value,
+                headers: &e.headers,
+                origin: Origin {
+                    stream: &self.stream,
+                    position: records[e.record as usize].position,
+                    index: e.index,
+                },
+            })
+            .collect();
+        self.sink.write(&outputs)?;
+        self.stats
+            .records_in
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.stats
+            .records_out
+            .fetch_add(outputs.len() as u64, Ordering::Relaxed);
+        Ok(Ok(()))
+    }
+}

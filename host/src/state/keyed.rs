@@ -1,0 +1,808 @@
+//! The keyed state of one worker: a write-back cache over [`StateDb`], with an undo log
+//! that makes each `process` call all-or-nothing.
+//!
+//! - Reads go to the cache, then RocksDB (the answer, present or absent, is cached).
+//! - Writes go to the cache only and mark the entry dirty. [`KeyedState::drain_dirty`] turns
+//!   every dirty entry into [`WriteOp`]s for the next checkpoint and marks it clean.
+//! - Between [`KeyedState::begin`] and [`KeyedState::commit`] every change is undo-logged;
+//!   [`KeyedState::rollback`] restores the cache as it was at `begin`, so a trapped call
+//!   leaves no trace.
+//! - Clean entries are evicted when the cache passes its budget (second-chance sweep), only
+//!   after the checkpoint that wrote them is durable (the caller's duty, see
+//!   `job::worker`).
+//!
+//! Map state caches only changed entries (an overlay over RocksDB, `None` = removed) plus a
+//! `cleared` flag; unchanged map entries are read from RocksDB. List state is cached whole.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
+
+use super::keys::{self, StateId};
+use super::{RegisteredState, StateDb, StateError, StateKind, WriteOp};
+
+type Map<V> = HashMap<Box<[u8]>, V, RandomState>;
+
+/// A page of map entries and whether more follow.
+pub type MapPage = (Vec<(Vec<u8>, Vec<u8>)>, bool);
+
+/// Rough per-entry cost of the cache's own bookkeeping, for the memory budget.
+const ENTRY_OVERHEAD: usize = 64;
+
+#[derive(Debug, Clone)]
+struct ValueSlot {
+    value: Option<Vec<u8>>,
+    dirty: bool,
+    referenced: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct MapSlot {
+    /// Changed entries since the slot was loaded: `Some` = put, `None` = removed.
+    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// RocksDB's entries for this key are gone (the overlay is the whole map).
+    cleared: bool,
+    dirty: bool,
+}
+
+#[derive(Debug, Clone)]
+struct ListSlot {
+    items: Vec<Vec<u8>>,
+    dirty: bool,
+    referenced: bool,
+}
+
+/// What to put back on rollback.
+enum Undo {
+    Value {
+        handle: u32,
+        key: Box<[u8]>,
+        prev: Option<ValueSlot>,
+    },
+    MapEntry {
+        handle: u32,
+        key: Box<[u8]>,
+        map_key: Vec<u8>,
+        prev: Option<Option<Vec<u8>>>,
+        prev_dirty: bool,
+    },
+    MapSlot {
+        handle: u32,
+        key: Box<[u8]>,
+        prev: Option<MapSlot>,
+    },
+    List {
+        handle: u32,
+        key: Box<[u8]>,
+        prev: Option<ListSlot>,
+    },
+}
+
+/// The keyed state of one worker (see the module docs).
+pub struct KeyedState {
+    db: Arc<StateDb>,
+    states: Vec<RegisteredState>,
+    max_key_groups: u32,
+    values: Vec<Map<ValueSlot>>,
+    maps: Vec<Map<MapSlot>>,
+    lists: Vec<Map<ListSlot>>,
+    undo: Vec<Undo>,
+    in_call: bool,
+    bytes: usize,
+    budget: usize,
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeyedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedState")
+            .field("states", &self.states)
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+/// A handle or kind that does not fit the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("state handle {0} names no state of that kind")]
+pub struct BadHandle(pub u32);
+
+/// Errors of keyed state calls.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyedError {
+    /// The guest named a state that does not exist or has another kind.
+    #[error(transparent)]
+    BadHandle(#[from] BadHandle),
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] StateError),
+}
+
+impl KeyedState {
+    /// A worker's keyed state over `db`, for the states of one operator (by handle), with a
+    /// cache budget in bytes.
+    pub fn new(db: Arc<StateDb>, states: Vec<RegisteredState>, budget: usize) -> KeyedState {
+        let n = states.len();
+        let max_key_groups = db.max_key_groups();
+        KeyedState {
+            db,
+            states,
+            max_key_groups,
+            values: (0..n).map(|_| Map::default()).collect(),
+            maps: (0..n).map(|_| Map::default()).collect(),
+            lists: (0..n).map(|_| Map::default()).collect(),
+            undo: Vec::new(),
+            in_call: false,
+            bytes: 0,
+            budget,
+            scratch: Vec::with_capacity(64),
+        }
+    }
+
+    /// The states, by handle.
+    pub fn states(&self) -> &[RegisteredState] {
+        &self.states
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Arc<StateDb> {
+        &self.db
+    }
+
+    fn check(&self, handle: u32, kind: StateKind) -> Result<StateId, BadHandle> {
+        match self.states.get(handle as usize) {
+            Some(s) if s.kind == kind => Ok(s.id),
+            _ => Err(BadHandle(handle)),
+        }
+    }
+
+    fn kg(&self, key: &[u8]) -> u16 {
+        keys::key_group(key, self.max_key_groups)
+    }
+
+    // ---- transactions -------------------------------------------------------------------
+
+    /// Starts undo-logging (one `process` call).
+    pub fn begin(&mut self) {
+        self.undo.clear();
+        self.in_call = true;
+    }
+
+    /// Keeps every change since [`begin`](Self::begin).
+    pub fn commit(&mut self) {
+        self.undo.clear();
+        self.in_call = false;
+    }
+
+    /// Undoes every change since [`begin`](Self::begin), newest first.
+    pub fn rollback(&mut self) {
+        while let Some(u) = self.undo.pop() {
+            match u {
+                Undo::Value { handle, key, prev } => {
+                    let m = &mut self.values[handle as usize];
+                    match prev {
+                        Some(p) => {
+                            m.insert(key, p);
+                        }
+                        None => {
+                            m.remove(&key);
+                        }
+                    }
+                }
+                Undo::MapEntry {
+                    handle,
+                    key,
+                    map_key,
+                    prev,
+                    prev_dirty,
+                } => {
+                    if let Some(slot) = self.maps[handle as usize].get_mut(&key) {
+                        match prev {
+                            Some(p) => {
+                                slot.overlay.insert(map_key, p);
+                            }
+                            None => {
+                                slot.overlay.remove(&map_key);
+                            }
+                        }
+                        slot.dirty = prev_dirty;
+                    }
+                }
+                Undo::MapSlot { handle, key, prev } => {
+                    let m = &mut self.maps[handle as usize];
+                    match prev {
+                        Some(p) => {
+                            m.insert(key, p);
+                        }
+                        None => {
+                            m.remove(&key);
+                        }
+                    }
+                }
+                Undo::List { handle, key, prev } => {
+                    let m = &mut self.lists[handle as usize];
+                    match prev {
+                        Some(p) => {
+                            m.insert(key, p);
+                        }
+                        None => {
+                            m.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+        self.in_call = false;
+    }
+
+    // ---- value state ----------------------------------------------------------------------
+
+    /// The value of `key` in value state `handle`; `f` sees it without a copy.
+    pub fn value_with<R>(
+        &mut self,
+        handle: u32,
+        key: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, KeyedError> {
+        let id = self.check(handle, StateKind::Value)?;
+        let map = &mut self.values[handle as usize];
+        if let Some(slot) = map.get_mut(key) {
+            slot.referenced = true;
+            return Ok(f(slot.value.as_deref()));
+        }
+        let kg = keys::key_group(key, self.max_key_groups);
+        keys::value_key(&mut self.scratch, kg, id, key);
+        let loaded = self.db.get_with(&self.scratch, |v| v.map(<[u8]>::to_vec))?;
+        self.bytes += ENTRY_OVERHEAD + key.len() + loaded.as_ref().map_or(0, Vec::len);
+        let slot = map.entry(key.into()).or_insert(ValueSlot {
+            value: loaded,
+            dirty: false,
+            referenced: true,
+        });
+        Ok(f(slot.value.as_deref()))
+    }
+
+    /// Sets (`Some`) or clears (`None`) the value of `key` in value state `handle`.
+    pub fn value_put(
+        &mut self,
+        handle: u32,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), KeyedError> {
+        self.check(handle, StateKind::Value)?;
+        let map = &mut self.values[handle as usize];
+        let new_len = value.map_or(0, <[u8]>::len);
+        match map.get_mut(key) {
+            Some(slot) => {
+                if self.in_call {
+                    self.undo.push(Undo::Value {
+                        handle,
+                        key: key.into(),
+                        prev: Some(slot.clone()),
+                    });
+                }
+                let old_len = slot.value.as_ref().map_or(0, Vec::len);
+                match (value, &mut slot.value) {
+                    (Some(v), Some(buf)) => {
+                        buf.clear();
+                        buf.extend_from_slice(v);
+                    }
+                    (v, stored) => *stored = v.map(<[u8]>::to_vec),
+                }
+                slot.dirty = true;
+                slot.referenced = true;
+                self.bytes = self.bytes + new_len - old_len.min(self.bytes + new_len);
+            }
+            None => {
+                if self.in_call {
+                    self.undo.push(Undo::Value {
+                        handle,
+                        key: key.into(),
+                        prev: None,
+                    });
+                }
+                self.bytes += ENTRY_OVERHEAD + key.len() + new_len;
+                map.insert(
+                    key.into(),
+                    ValueSlot {
+                        value: value.map(<[u8]>::to_vec),
+                        dirty: true,
+                        referenced: true,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    // ---- map state ------------------------------------------------------------------------
+
+    fn map_slot(&mut self, handle: u32, key: &[u8]) -> &mut MapSlot {
+        let map = &mut self.maps[handle as usize];
+        if !map.contains_key(key) {
+            self.bytes += ENTRY_OVERHEAD + key.len();
+            map.insert(key.into(), MapSlot::default());
+        }
+        // Inserted just above when absent.
+        #[allow(clippy::unwrap_used)]
+        map.get_mut(key).unwrap()
+    }
+
+    /// The value under `map_key` of `key`'s map.
+    pub fn map_get(
+        &mut self,
+        handle: u32,
+        key: &[u8],
+        map_key: &[u8],
+    ) -> Result<Option<Vec<u8>>, KeyedError> {
+        let id = self.check(handle, StateKind::Map)?;
+        if let Some(slot) = self.maps[handle as usize].get(key) {
+            if let Some(v) = slot.overlay.get(map_key) {
+                return Ok(v.clone());
+            }
+            if slot.cleared {
+                return Ok(None);
+            }
+        }
+        let kg = self.kg(key);
+        keys::map_prefix(&mut self.scratch, kg, id, key);
+        self.scratch.extend_from_slice(map_key);
+        Ok(self.db.get_with(&self.scratch, |v| v.map(<[u8]>::to_vec))?)
+    }
+
+    /// Puts (`Some`) or removes (`None`) `map_key` in `key`'s map.
+    pub fn map_put(
+        &mut self,
+        handle: u32,
+        key: &[u8],
+        map_key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), KeyedError> {
+        self.check(handle, StateKind::Map)?;
+        let in_call = self.in_call;
+        let existed = self.maps[handle as usize].contains_key(key);
+        if in_call && !existed {
+            self.undo.push(Undo::MapSlot {
+                handle,
+                key: key.into(),
+                prev: None,
+            });
+        }
+        let added = map_key.len() + value.map_or(0, <[u8]>::len);
+        let slot = self.map_slot(handle, key);
+        let prev_dirty = slot.dirty;
+        let prev = slot
+            .overlay
+            .insert(map_key.to_vec(), value.map(<[u8]>::to_vec));
+        slot.dirty = true;
+        if in_call && existed {
+            self.undo.push(Undo::MapEntry {
+                handle,
+                key: key.into(),
+                map_key: map_key.to_vec(),
+                prev,
+                prev_dirty,
+            });
+        }
+        self.bytes += added;
+        Ok(())
+    }
+
+    /// Whether `key`'s map holds `map_key`.
+    pub fn map_contains(
+        &mut self,
+        handle: u32,
+        key: &[u8],
+        map_key: &[u8],
+    ) -> Result<bool, KeyedError> {
+        Ok(self.map_get(handle, key, map_key)?.is_some())
+    }
+
+    /// Removes every entry of `key`'s map.
+    pub fn map_clear(&mut self, handle: u32, key: &[u8]) -> Result<(), KeyedError> {
+        self.check(handle, StateKind::Map)?;
+        let in_call = self.in_call;
+        let prev = self.maps[handle as usize].remove(key);
+        if in_call {
+            self.undo.push(Undo::MapSlot {
+                handle,
+                key: key.into(),
+                prev,
+            });
+        }
+        self.bytes += ENTRY_OVERHEAD + key.len();
+        self.maps[handle as usize].insert(
+            key.into(),
+            MapSlot {
+                overlay: BTreeMap::new(),
+                cleared: true,
+                dirty: true,
+            },
+        );
+        Ok(())
+    }
+
+    /// Up to `max` entries of `key`'s map in map-key byte order, strictly after `after`
+    /// (from the start when `None`), and whether more follow.
+    pub fn map_page(
+        &mut self,
+        handle: u32,
+        key: &[u8],
+        after: Option<&[u8]>,
+        max: usize,
+    ) -> Result<MapPage, KeyedError> {
+        let id = self.check(handle, StateKind::Map)?;
+        let want = max.max(1);
+        let kg = self.kg(key);
+        let empty = MapSlot::default();
+        let slot = self.maps[handle as usize].get(key).unwrap_or(&empty);
+        let lower = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        // Collect one more than wanted from each side, then merge: the overlay wins.
+        let mut from_db: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        if !slot.cleared {
+            let mut prefix = Vec::new();
+            keys::map_prefix(&mut prefix, kg, id, key);
+            let mut start = prefix.clone();
+            if let Some(a) = after {
+                start.extend_from_slice(a);
+                start.push(0); // the smallest key strictly after `a`
+            }
+            let plen = prefix.len();
+            // Entries removed in the overlay do not count toward the page; keep reading.
+            let mut live = 0usize;
+            self.db.scan_prefix(&prefix, &start, |k, v| {
+                let mk = &k[plen..];
+                let shadowed = slot.overlay.contains_key(mk);
+                from_db.push((mk.to_vec(), v.to_vec()));
+                if !shadowed {
+                    live += 1;
+                }
+                live <= want
+            })?;
+        }
+        let mut overlay = slot
+            .overlay
+            .range::<[u8], _>((lower, Bound::Unbounded))
+            .peekable();
+        let mut db_iter = from_db.into_iter().peekable();
+        let mut out = Vec::with_capacity(want.min(1024));
+        loop {
+            let take_overlay = match (overlay.peek(), db_iter.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((ok, _)), Some((dk, _))) => ok.as_slice() <= dk.as_slice(),
+            };
+            let (mk, v) = if take_overlay {
+                let Some((ok, ov)) = overlay.next() else {
+                    break;
+                };
+                if db_iter.peek().is_some_and(|(dk, _)| dk == ok) {
+                    db_iter.next();
+                }
+                match ov {
+                    Some(v) => (ok.clone(), v.clone()),
+                    None => continue,
+                }
+            } else {
+                let Some(e) = db_iter.next() else { break };
+                e
+            };
+            if out.len() == want {
+                return Ok((out, true));
+            }
+            out.push((mk, v));
+        }
+        Ok((out, false))
+    }
+
+    /// Whether `key`'s map has no entries.
+    pub fn map_is_empty(&mut self, handle: u32, key: &[u8]) -> Result<bool, KeyedError> {
+        Ok(self.map_page(handle, key, None, 1)?.0.is_empty())
+    }
+
+    // ---- list state -----------------------------------------------------------------------
+
+    fn list_slot(&mut self, handle: u32, key: &[u8]) -> Result<&mut ListSlot, KeyedError> {
+        let id = self.check(handle, StateKind::List)?;
+        if !self.lists[handle as usize].contains_key(key) {
+            let kg = self.kg(key);
+            keys::list_key(&mut self.scratch, kg, id, key);
+            let raw = self.db.get_with(&self.scratch, |v| v.map(<[u8]>::to_vec))?;
+            let items = match raw {
+                None => Vec::new(),
+                Some(b) => keys::decode_list(&b).ok_or_else(|| StateError::Corrupt {
+                    dir: self.db.dir().to_path_buf(),
+                    what: format!("list state {id} of key {}", String::from_utf8_lossy(key)),
+                })?,
+            };
+            self.bytes +=
+                ENTRY_OVERHEAD + key.len() + items.iter().map(|i| i.len() + 24).sum::<usize>();
+            self.lists[handle as usize].insert(
+                key.into(),
+                ListSlot {
+                    items,
+                    dirty: false,
+                    referenced: true,
+                },
+            );
+        }
+        #[allow(clippy::unwrap_used)] // present: inserted just above when absent
+        let slot = self.lists[handle as usize].get_mut(key).unwrap();
+        slot.referenced = true;
+        Ok(slot)
+    }
+
+    /// The items of `key`'s list.
+    pub fn list_get(&mut self, handle: u32, key: &[u8]) -> Result<Vec<Vec<u8>>, KeyedError> {
+        Ok(self.list_slot(handle, key)?.items.clone())
+    }
+
+    /// Changes `key`'s list with `f` (undo-logged).
+    pub fn list_change(
+        &mut self,
+        handle: u32,
+        key: &[u8],
+        f: impl FnOnce(&mut Vec<Vec<u8>>),
+    ) -> Result<(), KeyedError> {
+        let in_call = self.in_call;
+        let slot = self.list_slot(handle, key)?;
+        let prev = in_call.then(|| slot.clone());
+        let before: usize = slot.items.iter().map(|i| i.len() + 24).sum();
+        f(&mut slot.items);
+        slot.dirty = true;
+        let after: usize = slot.items.iter().map(|i| i.len() + 24).sum();
+        if let Some(prev) = prev {
+            self.undo.push(Undo::List {
+                handle,
+                key: key.into(),
+                prev: Some(prev),
+            });
+        }
+        self.bytes = (self.bytes + after).saturating_sub(before);
+        Ok(())
+    }
+
+    // ---- checkpoints and memory -------------------------------------------------------------
+
+    /// Turns every dirty entry into writes for the next checkpoint and marks it clean.
+    pub fn drain_dirty(&mut self, out: &mut Vec<WriteOp>) {
+        let mut k = Vec::with_capacity(64);
+        for (h, st) in self.states.iter().enumerate() {
+            match st.kind {
+                StateKind::Value => {
+                    for (key, slot) in self.values[h].iter_mut().filter(|(_, s)| s.dirty) {
+                        let kg = keys::key_group(key, self.max_key_groups);
+                        keys::value_key(&mut k, kg, st.id, key);
+                        out.push(match &slot.value {
+                            Some(v) => WriteOp::Put(k.clone(), v.clone()),
+                            None => WriteOp::Delete(k.clone()),
+                        });
+                        slot.dirty = false;
+                    }
+                }
+                StateKind::Map => {
+                    for (key, slot) in self.maps[h].iter_mut().filter(|(_, s)| s.dirty) {
+                        let kg = keys::key_group(key, self.max_key_groups);
+                        keys::map_prefix(&mut k, kg, st.id, key);
+                        if slot.cleared
+                            && let Some(end) = keys::prefix_end(&k)
+                        {
+                            out.push(WriteOp::DeleteRange(k.clone(), end));
+                        }
+                        for (mk, v) in &slot.overlay {
+                            let mut full = k.clone();
+                            full.extend_from_slice(mk);
+                            out.push(match v {
+                                Some(v) => WriteOp::Put(full, v.clone()),
+                                None => WriteOp::Delete(full),
+                            });
+                        }
+                        slot.dirty = false;
+                    }
+                }
+                StateKind::List => {
+                    for (key, slot) in self.lists[h].iter_mut().filter(|(_, s)| s.dirty) {
+                        let kg = keys::key_group(key, self.max_key_groups);
+                        keys::list_key(&mut k, kg, st.id, key);
+                        out.push(if slot.items.is_empty() {
+                            WriteOp::Delete(k.clone())
+                        } else {
+                            WriteOp::Put(k.clone(), keys::encode_list(&slot.items))
+                        });
+                        slot.dirty = false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Approximate bytes held by the cache.
+    pub fn cached_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether the cache is over its budget (the caller then checkpoints and evicts).
+    pub fn over_budget(&self) -> bool {
+        self.bytes > self.budget
+    }
+
+    /// Evicts clean entries not used since the last sweep (second chance), and clean map
+    /// overlays. Call only when every drained write is durable.
+    pub fn evict_clean(&mut self) {
+        let mut bytes = 0usize;
+        for m in &mut self.values {
+            m.retain(|k, s| {
+                let keep = s.dirty || std::mem::take(&mut s.referenced);
+                if keep {
+                    bytes += ENTRY_OVERHEAD + k.len() + s.value.as_ref().map_or(0, Vec::len);
+                }
+                keep
+            });
+        }
+        for m in &mut self.maps {
+            m.retain(|k, s| {
+                if s.dirty {
+                    bytes += ENTRY_OVERHEAD
+                        + k.len()
+                        + s.overlay
+                            .iter()
+                            .map(|(a, b)| a.len() + b.as_ref().map_or(0, Vec::len))
+                            .sum::<usize>();
+                }
+                s.dirty
+            });
+        }
+        for m in &mut self.lists {
+            m.retain(|k, s| {
+                let keep = s.dirty || std::mem::take(&mut s.referenced);
+                if keep {
+                    bytes += ENTRY_OVERHEAD
+                        + k.len()
+                        + s.items.iter().map(|i| i.len() + 24).sum::<usize>();
+                }
+                keep
+            });
+        }
+        self.bytes = bytes;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::state::Descriptor;
+
+    fn open(dir: &std::path::Path) -> KeyedState {
+        let db = Arc::new(StateDb::open(dir, 16).unwrap());
+        let descs = [
+            ("v", StateKind::Value),
+            ("m", StateKind::Map),
+            ("l", StateKind::List),
+        ]
+        .map(|(n, k)| Descriptor {
+            name: n.into(),
+            kind: k,
+            schema_version: 1,
+            ttl_ms: None,
+        });
+        let reg = db.register("op", &descs).unwrap();
+        KeyedState::new(db, reg, 1 << 20)
+    }
+
+    fn get(s: &mut KeyedState, key: &[u8]) -> Option<Vec<u8>> {
+        s.value_with(0, key, |v| v.map(<[u8]>::to_vec)).unwrap()
+    }
+
+    fn commit(s: &mut KeyedState) {
+        let mut ops = Vec::new();
+        s.drain_dirty(&mut ops);
+        s.db().commit(ops, &[]).unwrap();
+    }
+
+    #[test]
+    fn rollback_restores_values_maps_and_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.value_put(0, b"k", Some(b"1")).unwrap();
+        s.map_put(1, b"k", b"a", Some(b"x")).unwrap();
+        s.list_change(2, b"k", |l| l.push(b"i".to_vec())).unwrap();
+        s.begin();
+        s.value_put(0, b"k", Some(b"2")).unwrap();
+        s.value_put(0, b"new", Some(b"n")).unwrap();
+        s.map_put(1, b"k", b"a", None).unwrap();
+        s.map_put(1, b"k", b"b", Some(b"y")).unwrap();
+        s.map_clear(1, b"k2").unwrap();
+        s.list_change(2, b"k", |l| l.clear()).unwrap();
+        s.rollback();
+        assert_eq!(get(&mut s, b"k").unwrap(), b"1");
+        assert_eq!(get(&mut s, b"new"), None);
+        assert_eq!(s.map_get(1, b"k", b"a").unwrap().unwrap(), b"x");
+        assert_eq!(s.map_get(1, b"k", b"b").unwrap(), None);
+        assert_eq!(s.list_get(2, b"k").unwrap(), vec![b"i".to_vec()]);
+    }
+
+    #[test]
+    fn drained_state_survives_reopen_and_eviction() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = open(dir.path());
+            s.value_put(0, b"k", Some(b"1")).unwrap();
+            s.map_put(1, b"k", b"a", Some(b"x")).unwrap();
+            s.list_change(2, b"k", |l| l.push(b"i".to_vec())).unwrap();
+            commit(&mut s);
+            s.value_put(0, b"k", Some(b"uncommitted")).unwrap();
+        }
+        let mut s = open(dir.path());
+        assert_eq!(get(&mut s, b"k").unwrap(), b"1");
+        assert_eq!(s.map_get(1, b"k", b"a").unwrap().unwrap(), b"x");
+        assert_eq!(s.list_get(2, b"k").unwrap(), vec![b"i".to_vec()]);
+        s.evict_clean();
+        s.evict_clean();
+        assert_eq!(s.cached_bytes(), 0);
+        assert_eq!(get(&mut s, b"k").unwrap(), b"1");
+    }
+
+    #[test]
+    fn map_pages_merge_overlay_and_disk_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        for k in [b"a", b"c", b"e", b"g"] {
+            s.map_put(1, b"k", k, Some(k)).unwrap();
+        }
+        commit(&mut s);
+        s.evict_clean();
+        s.map_put(1, b"k", b"b", Some(b"B")).unwrap();
+        s.map_put(1, b"k", b"c", None).unwrap();
+        s.map_put(1, b"k", b"e", Some(b"E")).unwrap();
+        let mut all = Vec::new();
+        let mut cursor: Option<Vec<u8>> = None;
+        loop {
+            let (page, more) = s.map_page(1, b"k", cursor.as_deref(), 2).unwrap();
+            cursor = page.last().map(|(k, _)| k.clone());
+            all.extend(page);
+            if !more {
+                break;
+            }
+        }
+        let got: Vec<(&[u8], &[u8])> = all
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (&b"a"[..], &b"a"[..]),
+                (b"b", b"B"),
+                (b"e", b"E"),
+                (b"g", b"g")
+            ]
+        );
+        s.map_clear(1, b"k").unwrap();
+        assert!(s.map_is_empty(1, b"k").unwrap());
+        commit(&mut s);
+        s.evict_clean();
+        assert!(s.map_is_empty(1, b"k").unwrap());
+        assert_eq!(s.map_get(1, b"k", b"a").unwrap(), None);
+    }
+
+    #[test]
+    fn wrong_kind_is_a_bad_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        assert!(matches!(
+            s.map_get(0, b"k", b"a"),
+            Err(KeyedError::BadHandle(BadHandle(0)))
+        ));
+        assert!(matches!(
+            s.value_put(7, b"k", None),
+            Err(KeyedError::BadHandle(BadHandle(7)))
+        ));
+    }
+}

@@ -1,0 +1,377 @@
+//! Keyed state: the RocksDB backend ([`StateDb`]), its key layout ([`keys`]), the per-worker
+//! write-back cache with per-batch isolation ([`KeyedState`]), and the host side of the
+//! `state` and `log` imports ([`host`]).
+//!
+//! Architecture invariant: RocksDB only ever holds state that a checkpoint committed together
+//! with the source positions it reflects. Between checkpoints, changes live in the cache;
+//! the cache is never written back on its own (see `docs/ARCHITECTURE.md`).
+
+pub mod host;
+pub mod keyed;
+pub mod keys;
+
+use std::path::{Path, PathBuf};
+
+use rocksdb::{DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions};
+use serde::{Deserialize, Serialize};
+
+pub use keyed::KeyedState;
+pub use keys::StateId;
+
+/// The version of the on-disk layout (docs/state-format.md). Bumped on any incompatible
+/// change; a state directory of another version is refused, never misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What can go wrong in the state backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// RocksDB failed.
+    #[error("state store {dir}: {source}")]
+    Db {
+        /// The state directory.
+        dir: PathBuf,
+        /// RocksDB's error.
+        source: rocksdb::Error,
+    },
+    /// The directory belongs to a state of another shape.
+    #[error("state store {dir}: {message}")]
+    Incompatible {
+        /// The state directory.
+        dir: PathBuf,
+        /// What differs and what to do.
+        message: String,
+    },
+    /// Stored bytes do not decode.
+    #[error("state store {dir}: corrupt entry {what}")]
+    Corrupt {
+        /// The state directory.
+        dir: PathBuf,
+        /// Which entry.
+        what: String,
+    },
+}
+
+/// The kinds of keyed state (mirrors the WIT `state-kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateKind {
+    /// One value per key.
+    Value,
+    /// A map per key.
+    Map,
+    /// A list per key.
+    List,
+}
+
+impl std::fmt::Display for StateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StateKind::Value => "value",
+            StateKind::Map => "map",
+            StateKind::List => "list",
+        })
+    }
+}
+
+/// A state as an operator declares it in `describe`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Descriptor {
+    /// Stable name.
+    pub name: String,
+    /// Kind.
+    pub kind: StateKind,
+    /// Schema version of the stored bytes.
+    pub schema_version: u32,
+    /// Time to live (reserved; carried, not yet enforced).
+    pub ttl_ms: Option<u64>,
+}
+
+/// A state known to the store: its id and the descriptor it was registered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegisteredState {
+    /// Id used in keys.
+    pub id: StateId,
+    /// Kind.
+    pub kind: StateKind,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RegistryEntry {
+    id: StateId,
+    kind: StateKind,
+    schema_version: u32,
+}
+
+/// One write of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Put a key.
+    Put(Vec<u8>, Vec<u8>),
+    /// Delete a key.
+    Delete(Vec<u8>),
+    /// Delete every key in `[from, to)`.
+    DeleteRange(Vec<u8>, Vec<u8>),
+}
+
+/// The RocksDB database of one job's state.
+pub struct StateDb {
+    db: DB,
+    dir: PathBuf,
+    max_key_groups: u32,
+}
+
+impl std::fmt::Debug for StateDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDb").field("dir", &self.dir).finish()
+    }
+}
+
+impl StateDb {
+    /// Opens (or creates) the state directory. Refuses a directory written with another
+    /// format version or key-group count.
+    pub fn open(dir: &Path, max_key_groups: u32) -> Result<StateDb, StateError> {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return Err(StateError::Incompatible {
+                dir: dir.to_path_buf(),
+                message: format!("cannot create the state directory: {e}"),
+            });
+        }
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.set_max_background_jobs(2);
+        opts.set_keep_log_file_num(4);
+        let db = DB::open(&opts, dir).map_err(|source| {
+            let text = source.to_string();
+            if text.contains("lock") {
+                StateError::Incompatible {
+                    dir: dir.to_path_buf(),
+                    message: format!(
+                        "the state directory is in use by another process ({text}); stop it or give this job another [state] dir"
+                    ),
+                }
+            } else {
+                StateError::Db {
+                    dir: dir.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        let store = StateDb {
+            db,
+            dir: dir.to_path_buf(),
+            max_key_groups,
+        };
+        store.check_or_init_header()?;
+        Ok(store)
+    }
+
+    fn check_or_init_header(&self) -> Result<(), StateError> {
+        let version = self.get_meta_u32("format-version")?;
+        let groups = self.get_meta_u32("max-key-groups")?;
+        match (version, groups) {
+            (None, None) => {
+                let mut batch = WriteBatch::default();
+                batch.put(keys::meta_key("format-version"), FORMAT_VERSION.to_le_bytes());
+                batch.put(
+                    keys::meta_key("max-key-groups"),
+                    self.max_key_groups.to_le_bytes(),
+                );
+                self.write_batch(batch)
+            }
+            (Some(FORMAT_VERSION), Some(g)) if g == self.max_key_groups => Ok(()),
+            (Some(FORMAT_VERSION), Some(g)) => Err(self.incompatible(format!(
+                "it holds state with max-key-groups = {g}, the job file says {}; the key-group count is fixed for the life of a job's state, so set [state] max-key-groups = {g}",
+                self.max_key_groups
+            ))),
+            (Some(v), _) => Err(self.incompatible(format!(
+                "it was written with state format version {v}; this eddy reads version {FORMAT_VERSION}"
+            ))),
+            (None, Some(_)) => Err(self.incompatible(
+                "its header is incomplete (no format version); it was not written by eddy".into(),
+            )),
+        }
+    }
+
+    fn incompatible(&self, message: String) -> StateError {
+        StateError::Incompatible {
+            dir: self.dir.clone(),
+            message,
+        }
+    }
+
+    fn db_err(&self, source: rocksdb::Error) -> StateError {
+        StateError::Db {
+            dir: self.dir.clone(),
+            source,
+        }
+    }
+
+    fn get_meta_u32(&self, name: &str) -> Result<Option<u32>, StateError> {
+        match self.get_meta(name)? {
+            None => Ok(None),
+            Some(b) => match <[u8; 4]>::try_from(b.as_slice()) {
+                Ok(a) => Ok(Some(u32::from_le_bytes(a))),
+                Err(_) => Err(StateError::Corrupt {
+                    dir: self.dir.clone(),
+                    what: format!("meta {name}"),
+                }),
+            },
+        }
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Key groups of this state.
+    pub fn max_key_groups(&self) -> u32 {
+        self.max_key_groups
+    }
+
+    /// Reads a metadata entry.
+    pub fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
+        self.db
+            .get(keys::meta_key(name))
+            .map_err(|e| self.db_err(e))
+    }
+
+    /// Reads one key; `f` sees the bytes without a copy.
+    pub fn get_with<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, StateError> {
+        let v = self.db.get_pinned(key).map_err(|e| self.db_err(e))?;
+        Ok(f(v.as_deref()))
+    }
+
+    /// Visits the entries whose keys start with `prefix`, from `start` (inclusive; ≥ prefix)
+    /// on, in key order, until `f` returns false.
+    pub fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StateError> {
+        let mut ro = ReadOptions::default();
+        if let Some(end) = keys::prefix_end(prefix) {
+            ro.set_iterate_upper_bound(end);
+        }
+        let iter = self
+            .db
+            .iterator_opt(IteratorMode::From(start, Direction::Forward), ro);
+        for item in iter {
+            let (k, v) = item.map_err(|e| self.db_err(e))?;
+            if !k.starts_with(prefix) || !f(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Assigns ids to an operator's states (by uid and name), or finds the ids they have.
+    /// A state whose kind changed is refused: its bytes would be misread.
+    pub fn register(
+        &self,
+        uid: &str,
+        states: &[Descriptor],
+    ) -> Result<Vec<RegisteredState>, StateError> {
+        let mut next = self.get_meta_u32("next-state-id")?.unwrap_or(1);
+        let mut batch = WriteBatch::default();
+        let mut out = Vec::with_capacity(states.len());
+        for d in states {
+            let name = format!("state/{uid}/{}", d.name);
+            let existing = match self.get_meta(&name)? {
+                None => None,
+                Some(b) => Some(serde_json::from_slice::<RegistryEntry>(&b).map_err(|_| {
+                    StateError::Corrupt {
+                        dir: self.dir.clone(),
+                        what: format!("registry entry {name}"),
+                    }
+                })?),
+            };
+            match existing {
+                Some(e) if e.kind != d.kind => {
+                    return Err(self.incompatible(format!(
+                        "operator `{uid}` declares state `{}` as {} state, but it is stored as {} state; rename the state or start from an empty state directory",
+                        d.name, d.kind, e.kind
+                    )));
+                }
+                Some(e) if e.schema_version != d.schema_version => {
+                    return Err(self.incompatible(format!(
+                        "operator `{uid}` declares state `{}` with schema version {}, but it is stored with version {}; upgrade it through a savepoint so that the module's `migrate` runs",
+                        d.name, d.schema_version, e.schema_version
+                    )));
+                }
+                Some(e) => out.push(RegisteredState {
+                    id: e.id,
+                    kind: e.kind,
+                }),
+                None => {
+                    let entry = RegistryEntry {
+                        id: next,
+                        kind: d.kind,
+                        schema_version: d.schema_version,
+                    };
+                    let bytes = serde_json::to_vec(&entry).map_err(|e| StateError::Corrupt {
+                        dir: self.dir.clone(),
+                        what: format!("registry entry {name}: {e}"),
+                    })?;
+                    batch.put(keys::meta_key(&name), bytes);
+                    out.push(RegisteredState {
+                        id: next,
+                        kind: d.kind,
+                    });
+                    next += 1;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            batch.put(keys::meta_key("next-state-id"), next.to_le_bytes());
+            self.write_batch(batch)?;
+        }
+        Ok(out)
+    }
+
+    /// Writes `ops` and the metadata entries `meta` in one atomic, synced batch: either all
+    /// of it survives a crash or none of it.
+    pub fn commit(&self, ops: Vec<WriteOp>, meta: &[(&str, Vec<u8>)]) -> Result<(), StateError> {
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            match op {
+                WriteOp::Put(k, v) => batch.put(k, v),
+                WriteOp::Delete(k) => batch.delete(k),
+                WriteOp::DeleteRange(from, to) => batch.delete_range(from, to),
+            }
+        }
+        for (name, value) in meta {
+            batch.put(keys::meta_key(name), value);
+        }
+        self.write_batch(batch)
+    }
+
+    fn write_batch(&self, batch: WriteBatch) -> Result<(), StateError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo).map_err(|e| self.db_err(e))
+    }
+
+    /// Approximate bytes of live state on disk (SST files and memtables).
+    pub fn approximate_size(&self) -> u64 {
+        let sst = self
+            .db
+            .property_int_value("rocksdb.live-sst-files-size")
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        let mem = self
+            .db
+            .property_int_value("rocksdb.cur-size-all-mem-tables")
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        sst + mem
+    }
+}

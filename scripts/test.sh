@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds the host and every operator from
+# source, then runs the host's unit and integration tests (real RocksDB, real components)
+# and the guest SDK's and examples' native tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+scripts/build-operators.sh
+# One profile and one package set for every cargo call, so RocksDB is built once.
+cargo build --release --workspace --all-targets
+cargo test --release --workspace
+cargo test --release --target-dir target/guest --manifest-path guest-sdk/rust/Cargo.toml
+cargo test --release --target-dir target/guest --manifest-path examples/Cargo.toml

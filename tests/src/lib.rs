@@ -1,0 +1,193 @@
+//! Helpers for Eddy's integration tests: find the operators built from source, write job
+//! files into temporary folders, run jobs in-process or through the `eddy` binary, and read
+//! what they wrote. Tests using them read as specifications.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use eddy_host::config::JobConfig;
+use eddy_host::job::{Job, JobReport, RunOptions};
+use eddy_host::runtime::Runtime;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The component of operator crate `name` (e.g. "word_count"), built from source by
+/// `scripts/build-operators.sh` (the test command runs it first).
+pub fn operator(name: &str) -> PathBuf {
+    let p = repo_root()
+        .join("target/operators")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/build-operators.sh (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// The `eddy` binary of this build (beside the test executable's folder).
+pub fn eddy_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap(); // target/<profile>/deps
+    let bin = dir.parent().unwrap().join("eddy");
+    assert!(
+        bin.exists(),
+        "{} is missing: cargo build --workspace first",
+        bin.display()
+    );
+    bin
+}
+
+/// A JSON-lines source record.
+pub fn rec(key: &str, value: &str) -> String {
+    serde_json::json!({ "key": key, "value": value }).to_string()
+}
+
+/// One test job in its own temporary folder: job file, input, output, dead letters, state.
+pub struct TestJob {
+    pub dir: tempfile::TempDir,
+    pub module: PathBuf,
+    pub uid: String,
+    pub extra_operator: String,
+    pub extra_state: String,
+    pub input_name: String,
+}
+
+impl TestJob {
+    pub fn new(operator_name: &str) -> TestJob {
+        TestJob {
+            dir: tempfile::tempdir().unwrap(),
+            module: operator(operator_name),
+            uid: "op".into(),
+            extra_operator: String::new(),
+            extra_state: String::new(),
+            input_name: "input.jsonl".into(),
+        }
+    }
+
+    /// Adds lines to the `[operator]` table (e.g. `parallelism = 2`).
+    pub fn operator_settings(mut self, toml: &str) -> Self {
+        self.extra_operator.push_str(toml);
+        self.extra_operator.push('\n');
+        self
+    }
+
+    /// Adds lines to the `[state]` table.
+    pub fn state_settings(mut self, toml: &str) -> Self {
+        self.extra_state.push_str(toml);
+        self.extra_state.push('\n');
+        self
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn job_file(&self) -> PathBuf {
+        self.path("job.toml")
+    }
+
+    /// Writes the job file.
+    pub fn write_job(&self) -> PathBuf {
+        let text = format!(
+            r#"name = "test"
+[operator]
+uid = "{uid}"
+module = "{module}"
+{extra_operator}
+[source]
+type = "file"
+path = "{input}"
+format = "json"
+[sink]
+type = "file"
+path = "output.jsonl"
+[dead-letter]
+type = "file"
+path = "dead-letter.jsonl"
+[state]
+dir = "state"
+{extra_state}"#,
+            uid = self.uid,
+            module = self.module.display(),
+            extra_operator = self.extra_operator,
+            input = self.input_name,
+            extra_state = self.extra_state,
+        );
+        std::fs::write(self.job_file(), text).unwrap();
+        self.job_file()
+    }
+
+    /// Appends lines to the input file.
+    pub fn append_input<S: AsRef<str>>(&self, lines: &[S]) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(&self.input_name))
+            .unwrap();
+        for l in lines {
+            writeln!(f, "{}", l.as_ref()).unwrap();
+        }
+    }
+
+    /// Runs the job in-process to the end of its input.
+    pub fn run(&self) -> Result<JobReport, eddy_host::job::JobError> {
+        let cfg = JobConfig::load(&self.write_job()).unwrap();
+        let runtime = Arc::new(Runtime::new(None).unwrap());
+        Job::open(cfg, runtime)?.run(&RunOptions::default())
+    }
+
+    /// Output records as (key, value) pairs.
+    pub fn output(&self) -> Vec<(String, String)> {
+        read_pairs(&self.path("output.jsonl"))
+    }
+
+    /// Dead-letter records as JSON.
+    pub fn dead_letters(&self) -> Vec<serde_json::Value> {
+        read_json_lines(&self.path("dead-letter.jsonl"))
+    }
+}
+
+/// Reads a JSON-lines file (missing file: no lines).
+pub fn read_json_lines(path: &Path) -> Vec<serde_json::Value> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .collect()
+}
+
+/// Reads a sink file as (key, value) string pairs.
+pub fn read_pairs(path: &Path) -> Vec<(String, String)> {
+    read_json_lines(path)
+        .into_iter()
+        .map(|v| {
+            (
+                v["key"].as_str().unwrap_or_default().to_string(),
+                v["value"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Runs `eddy` with arguments; returns (success, stdout, stderr).
+pub fn eddy(args: &[&str], cwd: &Path) -> (bool, String, String) {
+    let out = Command::new(eddy_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("EDDY_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,10 @@
+//! Eddy's integration tests: real RocksDB on disk, real `.wasm` components built from
+//! source, the real `eddy` binary. One test binary (linking wasmtime and RocksDB once);
+//! one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli_modules;
+mod examples_golden;
+mod fault_isolation;
+mod restart_state;
+mod state_semantics;
