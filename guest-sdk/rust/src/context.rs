@@ -1,0 +1,188 @@
+//! The per-record [`Context`]: the current key and time, emitting output records, logging,
+//! and (through the typed state handles) the current key's state.
+
+use crate::batch::{BatchState, patch_u32, put_bytes, put_u32};
+use crate::error::{Error, StateError};
+use crate::host::HostState;
+use crate::state::StateDescriptor;
+
+/// Severity of a log line (the WIT `log.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Very detailed tracing.
+    Trace,
+    /// Debugging detail.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something unexpected that the operator handled.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// What an operator can do while it processes one record: emit records, log, and reach the
+/// state of the record's key through the state handles it declared in
+/// [`Operator::open`](crate::Operator::open).
+///
+/// State calls made through a `Context` are scoped to the current record's key; there is no
+/// way to reach another key's state.
+pub struct Context<'a> {
+    input: &'a [u8],
+    batch: &'a mut BatchState,
+    host: &'a mut dyn HostState,
+    out: &'a mut Vec<u8>,
+    states: &'a [StateDescriptor],
+    key_index: u32,
+    key: &'a [u8],
+    timestamp: i64,
+    n_emits: u32,
+    deferred: Option<Error>,
+}
+
+impl<'a> Context<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        input: &'a [u8],
+        batch: &'a mut BatchState,
+        host: &'a mut dyn HostState,
+        out: &'a mut Vec<u8>,
+        states: &'a [StateDescriptor],
+        key_index: u32,
+        key: &'a [u8],
+        timestamp: i64,
+    ) -> Self {
+        Self {
+            input,
+            batch,
+            host,
+            out,
+            states,
+            key_index,
+            key,
+            timestamp,
+            n_emits: 0,
+            deferred: None,
+        }
+    }
+
+    /// The number of records emitted, or the first error an emit could not report itself.
+    pub(crate) fn finish(self) -> Result<u32, Error> {
+        match self.deferred {
+            Some(error) => Err(error),
+            None => Ok(self.n_emits),
+        }
+    }
+
+    /// The current record's key.
+    pub fn key(&self) -> &'a [u8] {
+        self.key
+    }
+
+    /// The current record's key as UTF-8 text.
+    pub fn key_str(&self) -> Result<&'a str, Error> {
+        std::str::from_utf8(self.key).map_err(|error| {
+            Error::failed(format!(
+                "record key {:?} is not UTF-8: {error}",
+                String::from_utf8_lossy(self.key)
+            ))
+        })
+    }
+
+    /// The current record's event timestamp (milliseconds since the Unix epoch).
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// Emits an output record with no headers.
+    pub fn emit(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.emit_with_headers(key, value, std::iter::empty::<(&str, &str)>());
+    }
+
+    /// Emits an output record with headers.
+    ///
+    /// Emitted records are encoded straight into the batch result; an emit that cannot be
+    /// encoded (a key, value or header over 4 GiB) fails the record when `process` returns.
+    pub fn emit_with_headers<I, N, V>(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        headers: I,
+    ) where
+        I: IntoIterator<Item = (N, V)>,
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        if self.deferred.is_some() {
+            return;
+        }
+        let out = &mut *self.out;
+        let result = (|| {
+            put_bytes(out, key.as_ref())?;
+            put_bytes(out, value.as_ref())?;
+            let count_at = out.len();
+            put_u32(out, 0);
+            let mut n_headers = 0u32;
+            for (name, value) in headers {
+                put_bytes(out, name.as_ref().as_bytes())?;
+                put_bytes(out, value.as_ref().as_bytes())?;
+                n_headers = n_headers.saturating_add(1);
+            }
+            patch_u32(out, count_at, n_headers);
+            Ok::<_, crate::batch::CodecError>(())
+        })();
+        match result {
+            Ok(()) => self.n_emits = self.n_emits.saturating_add(1),
+            Err(error) => {
+                self.deferred = Some(Error::failed(format!("cannot emit record: {error}")));
+            }
+        }
+    }
+
+    /// Logs a line into the host's structured logging, tagged with the current key.
+    pub fn log(&mut self, level: LogLevel, message: &str) {
+        self.host.log(level, Some(self.key_index), message);
+    }
+
+    // -- state plumbing for the typed handles ------------------------------------------
+
+    /// The error for a failed call on state `handle`, naming the state.
+    pub(crate) fn state_error(
+        &self,
+        handle: u32,
+        what: &str,
+        error: impl std::fmt::Display,
+    ) -> Error {
+        match self.states.get(handle as usize) {
+            Some(state) => Error::failed(format!("state `{}`: {what}: {error}", state.name)),
+            None => Error::failed(format!("state handle {handle}: {what}: {error}")),
+        }
+    }
+
+    pub(crate) fn value_get(&mut self, handle: u32) -> Result<Option<&[u8]>, StateError> {
+        self.batch
+            .value_get(self.input, &mut *self.host, handle, self.key_index)
+    }
+
+    pub(crate) fn value_write(
+        &mut self,
+        handle: u32,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), StateError> {
+        self.batch.value_write(handle, self.key_index, value)
+    }
+
+    /// The host and the current key index, for map and list state calls.
+    pub(crate) fn host(&mut self) -> (&mut dyn HostState, u32) {
+        (&mut *self.host, self.key_index)
+    }
+}
+
+/// Logs a line into the host's structured logging outside of `process` (e.g. from `init`),
+/// not tagged with a key. Natively it goes to standard error.
+pub fn log(level: LogLevel, message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    crate::wasm::log(level, None, message);
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("[{level:?}] {message}");
+}

@@ -1,0 +1,308 @@
+//! Keyed state: the descriptors an operator declares in [`Operator::open`](crate::Operator::open)
+//! through a [`StateRegistry`], and the typed handles it gets back.
+//!
+//! Values (and map keys) are encoded with [postcard](https://docs.rs/postcard), a compact
+//! serde format. Changing the Rust type of a state changes its bytes: bump the state's
+//! [`schema_version`](StateBuilder::schema_version) and implement
+//! [`Operator::migrate`](crate::Operator::migrate).
+
+mod aggregate;
+mod list;
+mod map;
+mod value;
+
+pub use aggregate::{AggregateFunction, AggregatingState, ReducingState};
+pub use list::ListState;
+pub use map::{DEFAULT_PAGE_SIZE, MapEntries, MapKeys, MapState};
+pub use value::ValueState;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::context::Context;
+use crate::error::Error;
+
+/// The kinds of keyed state (the WIT `state-kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StateKind {
+    /// One value per key.
+    Value,
+    /// A map per key.
+    Map,
+    /// A list per key.
+    List,
+}
+
+/// Declares one keyed state (the WIT `state-descriptor`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StateDescriptor {
+    /// Stable name; the identity of the state across module versions.
+    pub name: String,
+    /// What kind of state it is.
+    pub kind: StateKind,
+    /// Version of the bytes' schema; a change asks the new module to `migrate`.
+    pub schema_version: u32,
+    /// Time to live in milliseconds. Carried to the host, which does not enforce it yet.
+    pub ttl_ms: Option<u64>,
+}
+
+/// What an operator says about itself (the WIT `operator-info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorInfo {
+    /// [`Operator::NAME`](crate::Operator::NAME).
+    pub name: String,
+    /// [`Operator::VERSION`](crate::Operator::VERSION).
+    pub version: String,
+    /// The declared states, in handle order.
+    pub states: Vec<StateDescriptor>,
+}
+
+/// The schema version a state gets unless its builder says otherwise.
+pub const DEFAULT_SCHEMA_VERSION: u32 = 1;
+
+/// Where an operator declares its keyed state, in [`Operator::open`](crate::Operator::open).
+///
+/// Each declaration returns a typed handle; handles are numbered in declaration order, which
+/// is the order of `operator-info.states`. Names must be unique and non-empty: a bad
+/// declaration makes `init` fail with a message naming it.
+///
+/// ```
+/// # use eddy_sdk::{StateRegistry, ValueState, MapState};
+/// fn declare(states: &mut StateRegistry) -> (ValueState<u64>, MapState<String, i64>) {
+///     let count = states.value::<u64>("count");
+///     let seen = states
+///         .declare("seen")
+///         .schema_version(2)
+///         .ttl_ms(60_000)
+///         .map::<String, i64>();
+///     (count, seen)
+/// }
+/// ```
+#[derive(Debug, Default)]
+pub struct StateRegistry {
+    states: Vec<StateDescriptor>,
+    problems: Vec<String>,
+}
+
+impl StateRegistry {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts a declaration with options (schema version, TTL); finish it with one of the
+    /// builder's kind methods.
+    pub fn declare(&mut self, name: &str) -> StateBuilder<'_> {
+        StateBuilder {
+            registry: self,
+            name: name.to_owned(),
+            schema_version: DEFAULT_SCHEMA_VERSION,
+            ttl_ms: None,
+        }
+    }
+
+    /// Declares a value state.
+    pub fn value<T: Serialize + DeserializeOwned>(&mut self, name: &str) -> ValueState<T> {
+        self.declare(name).value()
+    }
+
+    /// Declares a map state.
+    pub fn map<K, V>(&mut self, name: &str) -> MapState<K, V>
+    where
+        K: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned,
+    {
+        self.declare(name).map()
+    }
+
+    /// Declares a list state.
+    pub fn list<T: Serialize + DeserializeOwned>(&mut self, name: &str) -> ListState<T> {
+        self.declare(name).list()
+    }
+
+    /// Declares a reducing state: a value state that folds every added value into one with
+    /// `reduce` (e.g. `|a, b| a + b`).
+    pub fn reducing<T: Serialize + DeserializeOwned>(
+        &mut self,
+        name: &str,
+        reduce: fn(&T, &T) -> T,
+    ) -> ReducingState<T> {
+        self.declare(name).reducing(reduce)
+    }
+
+    /// Declares an aggregating state: a value state holding `function`'s accumulator.
+    pub fn aggregating<A: AggregateFunction>(
+        &mut self,
+        name: &str,
+        function: A,
+    ) -> AggregatingState<A> {
+        self.declare(name).aggregating(function)
+    }
+
+    /// The states declared so far, in handle order.
+    pub fn descriptors(&self) -> &[StateDescriptor] {
+        &self.states
+    }
+
+    /// What is wrong with the declarations, if anything.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        match self.problems.first() {
+            None => Ok(()),
+            Some(problem) => Err(Error::failed(problem.clone())),
+        }
+    }
+
+    pub(crate) fn into_descriptors(self) -> Vec<StateDescriptor> {
+        self.states
+    }
+
+    fn push(&mut self, descriptor: StateDescriptor) -> u32 {
+        if descriptor.name.is_empty() {
+            self.problems.push(format!(
+                "state #{} has an empty name; give every state a stable, unique name",
+                self.states.len()
+            ));
+        } else if self
+            .states
+            .iter()
+            .any(|state| state.name == descriptor.name)
+        {
+            self.problems.push(format!(
+                "state `{}` is declared twice; state names must be unique",
+                descriptor.name
+            ));
+        }
+        let handle = u32::try_from(self.states.len()).unwrap_or(u32::MAX);
+        self.states.push(descriptor);
+        handle
+    }
+}
+
+/// A state declaration in progress; see [`StateRegistry::declare`].
+#[derive(Debug)]
+#[must_use = "a declaration takes effect only when finished with a kind method, e.g. `.value()`"]
+pub struct StateBuilder<'r> {
+    registry: &'r mut StateRegistry,
+    name: String,
+    schema_version: u32,
+    ttl_ms: Option<u64>,
+}
+
+impl StateBuilder<'_> {
+    /// The version of the state's byte schema (default [`DEFAULT_SCHEMA_VERSION`]).
+    pub fn schema_version(mut self, version: u32) -> Self {
+        self.schema_version = version;
+        self
+    }
+
+    /// Time to live in milliseconds (carried to the host, which does not enforce it yet).
+    pub fn ttl_ms(mut self, ttl_ms: u64) -> Self {
+        self.ttl_ms = Some(ttl_ms);
+        self
+    }
+
+    fn finish(self, kind: StateKind) -> u32 {
+        self.registry.push(StateDescriptor {
+            name: self.name,
+            kind,
+            schema_version: self.schema_version,
+            ttl_ms: self.ttl_ms,
+        })
+    }
+
+    /// Declares a value state.
+    pub fn value<T: Serialize + DeserializeOwned>(self) -> ValueState<T> {
+        ValueState::new(self.finish(StateKind::Value))
+    }
+
+    /// Declares a map state.
+    pub fn map<K, V>(self) -> MapState<K, V>
+    where
+        K: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned,
+    {
+        MapState::new(self.finish(StateKind::Map))
+    }
+
+    /// Declares a list state.
+    pub fn list<T: Serialize + DeserializeOwned>(self) -> ListState<T> {
+        ListState::new(self.finish(StateKind::List))
+    }
+
+    /// Declares a reducing state (see [`StateRegistry::reducing`]).
+    pub fn reducing<T: Serialize + DeserializeOwned>(
+        self,
+        reduce: fn(&T, &T) -> T,
+    ) -> ReducingState<T> {
+        ReducingState::new(self.value(), reduce)
+    }
+
+    /// Declares an aggregating state (see [`StateRegistry::aggregating`]).
+    pub fn aggregating<A: AggregateFunction>(self, function: A) -> AggregatingState<A> {
+        AggregatingState::new(self.value(), function)
+    }
+}
+
+/// Encodes a state value or map key.
+pub(crate) fn encode<T: Serialize + ?Sized>(
+    ctx: &Context<'_>,
+    handle: u32,
+    what: &str,
+    value: &T,
+) -> Result<Vec<u8>, Error> {
+    postcard::to_allocvec(value).map_err(|error| ctx.state_error(handle, what, error))
+}
+
+/// Decodes a state value or map key.
+pub(crate) fn decode<T: DeserializeOwned>(
+    ctx: &Context<'_>,
+    handle: u32,
+    what: &str,
+    bytes: &[u8],
+) -> Result<T, Error> {
+    postcard::from_bytes(bytes).map_err(|error| ctx.state_error(handle, what, error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_follow_declaration_order_and_carry_options() {
+        let mut states = StateRegistry::new();
+        let a = states.value::<u64>("a");
+        let b = states
+            .declare("b")
+            .schema_version(3)
+            .ttl_ms(10)
+            .map::<String, u8>();
+        let c = states.list::<String>("c");
+        assert_eq!((a.handle(), b.handle(), c.handle()), (0, 1, 2));
+        assert_eq!(
+            states.descriptors()[1],
+            StateDescriptor {
+                name: "b".into(),
+                kind: StateKind::Map,
+                schema_version: 3,
+                ttl_ms: Some(10),
+            }
+        );
+        assert_eq!(
+            states.descriptors()[2].schema_version,
+            DEFAULT_SCHEMA_VERSION
+        );
+        assert!(states.check().is_ok());
+    }
+
+    #[test]
+    fn duplicate_and_empty_names_are_reported() {
+        let mut states = StateRegistry::new();
+        states.value::<u64>("a");
+        states.list::<u64>("a");
+        let error = states.check().unwrap_err();
+        assert!(error.message().contains("`a` is declared twice"), "{error}");
+
+        let mut states = StateRegistry::new();
+        states.value::<u64>("");
+        assert!(states.check().unwrap_err().message().contains("empty name"));
+    }
+}

@@ -1,0 +1,85 @@
+//! [`ValueState`]: one value per key.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::encode;
+use crate::context::Context;
+use crate::error::Error;
+
+/// One value of type `T` per key.
+///
+/// The host prefetches value state into the batch, so reads cost no boundary crossing; writes
+/// are collected and returned with the batch result (only the last write per key), so they
+/// cost none either.
+pub struct ValueState<T> {
+    handle: u32,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for ValueState<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for ValueState<T> {}
+
+impl<T> ValueState<T> {
+    /// The state's handle (its index in `operator-info.states`).
+    pub fn handle(&self) -> u32 {
+        self.handle
+    }
+}
+
+impl<T> fmt::Debug for ValueState<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValueState")
+            .field("handle", &self.handle)
+            .finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> ValueState<T> {
+    pub(crate) fn new(handle: u32) -> Self {
+        Self {
+            handle,
+            _type: PhantomData,
+        }
+    }
+
+    /// The current key's value, if it has one.
+    pub fn get(&self, ctx: &mut Context<'_>) -> Result<Option<T>, Error> {
+        // Decoded straight from the batch buffer (or the batch's own write): no copy.
+        let decoded = match ctx.value_get(self.handle) {
+            Ok(Some(bytes)) => postcard::from_bytes::<T>(bytes).map(Some),
+            Ok(None) => Ok(None),
+            Err(error) => return Err(ctx.state_error(self.handle, "get", error)),
+        };
+        decoded.map_err(|error| ctx.state_error(self.handle, "cannot decode value", error))
+    }
+
+    /// The current key's value, or `T::default()` when it has none.
+    pub fn get_or_default(&self, ctx: &mut Context<'_>) -> Result<T, Error>
+    where
+        T: Default,
+    {
+        Ok(self.get(ctx)?.unwrap_or_default())
+    }
+
+    /// Sets the current key's value.
+    pub fn set(&self, ctx: &mut Context<'_>, value: &T) -> Result<(), Error> {
+        let bytes = encode(ctx, self.handle, "cannot encode value", value)?;
+        ctx.value_write(self.handle, Some(bytes))
+            .map_err(|error| ctx.state_error(self.handle, "set", error))
+    }
+
+    /// Removes the current key's value.
+    pub fn clear(&self, ctx: &mut Context<'_>) -> Result<(), Error> {
+        ctx.value_write(self.handle, None)
+            .map_err(|error| ctx.state_error(self.handle, "clear", error))
+    }
+}
