@@ -793,6 +793,37 @@ mod tests {
     }
 
     #[test]
+    fn operators_and_keys_do_not_see_each_others_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = open(dir.path());
+        let db = a.db().clone();
+        let desc = [Descriptor {
+            name: "v".into(),
+            kind: StateKind::Value,
+            schema_version: 1,
+            ttl_ms: None,
+        }];
+        let reg = db.register("other-op", &desc).unwrap();
+        assert_ne!(
+            reg[0].id,
+            a.states()[0].id,
+            "same state name, other operator: other id"
+        );
+        let mut b = KeyedState::new(db, reg, 1 << 20);
+        a.value_put(0, b"k", Some(b"a")).unwrap();
+        b.value_put(0, b"k", Some(b"b")).unwrap();
+        commit(&mut a);
+        commit(&mut b);
+        a.evict_clean();
+        a.evict_clean();
+        b.evict_clean();
+        b.evict_clean();
+        assert_eq!(get(&mut a, b"k").unwrap(), b"a");
+        assert_eq!(get(&mut b, b"k").unwrap(), b"b");
+        assert_eq!(get(&mut a, b"k2"), None);
+    }
+
+    #[test]
     fn wrong_kind_is_a_bad_handle() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());

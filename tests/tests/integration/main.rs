@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli_modules;
+mod crash_recovery;
 mod examples_golden;
 mod fault_isolation;
 mod restart_state;

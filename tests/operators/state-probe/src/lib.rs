@@ -20,6 +20,7 @@
 //! | `emit-headers` | `headers` (object) | ok, emitted with those headers |
 //! | `emit-many` | `n` | `n` records `{"index":i}` |
 //! | `fail` / `trap` | | an error / a trap |
+//! | `write-then-fail` / `write-then-trap` | `v` | sets `value`, puts `map[v] = v`, adds `v` to `list`, then fails / traps |
 //!
 //! States: `value` (value, string), `map` (map, string → string), `list` (list, string),
 //! `sum` (reducing, i64), `average` (aggregating, accumulator `(sum i64, count u64)`).
@@ -66,6 +67,8 @@ enum Command {
     EmitMany { n: u32 },
     Fail,
     Trap,
+    WriteThenFail { v: String },
+    WriteThenTrap { v: String },
 }
 
 /// The mean of the inputs.
@@ -100,6 +103,22 @@ pub struct StateProbe {
     average: AggregatingState<Average>,
 }
 
+impl StateProbe {
+    /// Touches every kind of state and emits: none of it may survive a failure after it.
+    fn write_everything(
+        &self,
+        ctx: &mut Context<'_>,
+        record: &Record<'_>,
+        v: &String,
+    ) -> Result<(), Error> {
+        self.value.set(ctx, v)?;
+        self.map.put(ctx, v, v)?;
+        self.list.add(ctx, v)?;
+        ctx.emit(record.key(), "must not be emitted");
+        Ok(())
+    }
+}
+
 fn ok() -> Value {
     json!({ "ok": true })
 }
@@ -125,6 +144,14 @@ impl Operator for StateProbe {
     fn process(&mut self, ctx: &mut Context<'_>, record: &Record<'_>) -> Result<(), Error> {
         let command: Command = serde_json::from_slice(record.value())?;
         let result = match command {
+            Command::WriteThenFail { v } => {
+                self.write_everything(ctx, record, &v)?;
+                return Err(Error::failed("state-probe: asked to fail after writing"));
+            }
+            Command::WriteThenTrap { v } => {
+                self.write_everything(ctx, record, &v)?;
+                trap()
+            }
             Command::ValueSet { v } => {
                 self.value.set(ctx, &v)?;
                 ok()
