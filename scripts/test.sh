@@ -12,3 +12,4 @@ cargo build --release --workspace --all-targets
 cargo test --release --workspace
 cargo test --release --target-dir target/guest --manifest-path guest-sdk/rust/Cargo.toml
 cargo test --release --target-dir target/guest --manifest-path examples/Cargo.toml
+cargo test --release --target-dir target/guest --manifest-path tests/operators/Cargo.toml

@@ -231,27 +231,30 @@ fn native(dir: &Path, records: u64, keys: u64) -> Result<(f64, u64, u64)> {
     let mut last_cp = Instant::now();
     let mut checkpoints = 0;
     let mut position = 0;
-    let commit = |state: &mut KeyedState, position: u64, id: u64| -> Result<()> {
+    // As in a job: drain on the worker, commit on another thread, one commit in flight,
+    // evict only once it is durable.
+    type Commit = std::thread::JoinHandle<Result<(), checkpoint::CheckpointError>>;
+    let mut in_flight: Option<Commit> = None;
+    let start_commit = |state: &mut KeyedState, position: u64, id: u64| -> Commit {
         let mut ops = Vec::new();
         state.drain_dirty(&mut ops);
-        checkpoint::commit(
-            &db,
-            ops,
-            &CheckpointRecord {
-                format: checkpoint::CHECKPOINT_FORMAT,
-                id,
-                job: "bench".into(),
-                operator_uid: "word-count".into(),
-                module_sha256: "native".into(),
-                states: Vec::new(),
-                positions: [("generator".to_string(), position)].into(),
-                created_at_ms: checkpoint::now_ms(),
-            },
-        )?;
-        if state.over_budget() {
-            state.evict_clean();
-        }
-        Ok(())
+        let db = db.clone();
+        std::thread::spawn(move || {
+            checkpoint::commit(
+                &db,
+                ops,
+                &CheckpointRecord {
+                    format: checkpoint::CHECKPOINT_FORMAT,
+                    id,
+                    job: "bench".into(),
+                    operator_uid: "word-count".into(),
+                    module_sha256: "native".into(),
+                    states: Vec::new(),
+                    positions: [("generator".to_string(), position)].into(),
+                    created_at_ms: checkpoint::now_ms(),
+                },
+            )
+        })
     };
     for batch in rx {
         for r in &batch {
@@ -264,14 +267,23 @@ fn native(dir: &Path, records: u64, keys: u64) -> Result<(f64, u64, u64)> {
         }
         outputs += emitted.len() as u64;
         emitted.clear();
-        if last_cp.elapsed() >= Duration::from_secs(1) {
+        if in_flight.as_ref().is_some_and(|h| h.is_finished()) {
+            in_flight.take().unwrap().join().unwrap()?;
+            if state.over_budget() {
+                state.evict_clean();
+            }
+        }
+        if in_flight.is_none() && last_cp.elapsed() >= Duration::from_secs(1) {
             checkpoints += 1;
-            commit(&mut state, position, checkpoints)?;
+            in_flight = Some(start_commit(&mut state, position, checkpoints));
             last_cp = Instant::now();
         }
     }
+    if let Some(h) = in_flight.take() {
+        h.join().unwrap()?;
+    }
     checkpoints += 1;
-    commit(&mut state, position, checkpoints)?;
+    start_commit(&mut state, position, checkpoints).join().unwrap()?;
     producer
         .join()
         .map_err(|_| anyhow::anyhow!("generator thread panicked"))?;

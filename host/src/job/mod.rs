@@ -6,9 +6,14 @@
 //! coordinator routed before the barrier; since each worker's channel is FIFO, every
 //! worker has processed exactly the records up to those positions when it hands over its
 //! state. The state writes of all workers and the checkpoint record are committed in one
-//! synced RocksDB batch (C1).
+//! synced RocksDB batch (C1), on a committer thread while processing goes on: the pause is
+//! the barrier pass, not the write. Commits happen in checkpoint order, one at a time, and
+//! a worker evicts drained entries only once their commit is durable.
 
 pub mod worker;
+
+/// Least records the coordinator reads per poll and sends per message to a worker.
+const POLL_RECORDS: usize = 1024;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -194,6 +199,7 @@ impl Job {
                 sink.clone(),
                 dead_letter.clone(),
                 stats.clone(),
+                cfg.operator.batch_size as usize,
             );
             let (tx, rx) = mpsc::sync_channel::<ToWorker>(4);
             let ack = ack_tx.clone();
@@ -217,11 +223,13 @@ impl Job {
             last: None,
             max_pause: Duration::ZERO,
             want_checkpoint: false,
+            committing: None,
         };
         coord.next_id = coord.job.resumed_from.as_ref().map_or(0, |c| c.id) + 1;
         let started = Instant::now();
         let result = coord.pump(&mut *src, &mut dead_letter, &stats, opts);
         // Hang up: workers drain their channels and end.
+        let result = result.and_then(|()| coord.finish_commit());
         let Coordinator {
             job,
             to_workers,
@@ -260,6 +268,14 @@ struct Coordinator {
     last: Option<CheckpointRecord>,
     max_pause: Duration,
     want_checkpoint: bool,
+    committing: Option<Commit>,
+}
+
+/// A checkpoint being written on the committer thread.
+struct Commit {
+    record: CheckpointRecord,
+    writes: usize,
+    handle: std::thread::JoinHandle<Result<Duration, CheckpointError>>,
 }
 
 impl Coordinator {
@@ -273,14 +289,16 @@ impl Coordinator {
         let cfg = &self.job.cfg;
         let p = self.to_workers.len();
         let groups = cfg.state.max_key_groups;
-        let batch = cfg.operator.batch_size as usize;
+        // Records per poll and per channel message, whatever the batch size: a hand-off
+        // between threads costs microseconds, so it must not happen per record.
+        let poll = (cfg.operator.batch_size as usize).max(POLL_RECORDS) * p;
         let interval = cfg.state.checkpoint_interval;
         let mut last_cp = Instant::now();
         let mut last_progress = Instant::now();
-        let mut polled: Vec<SourceRecord> = Vec::with_capacity(batch * p);
+        let mut polled: Vec<SourceRecord> = Vec::with_capacity(poll);
         loop {
             polled.clear();
-            let more = src.poll(&mut polled, batch * p)?;
+            let more = src.poll(&mut polled, poll)?;
             if let Some(last) = polled.last() {
                 self.position = last.position;
             }
@@ -300,16 +318,21 @@ impl Coordinator {
                 routed[w].push(r);
             }
             for (w, records) in routed.into_iter().enumerate() {
-                for chunk in chunks(records, batch) {
-                    self.send(w, ToWorker::Batch(chunk))?;
+                if !records.is_empty() {
+                    self.send(w, ToWorker::Batch(records))?;
                 }
             }
             self.poll_acks()?;
+            if self.committing.as_ref().is_some_and(|c| c.handle.is_finished()) {
+                self.finish_commit()?;
+            }
             let stop = opts.stop.load(Ordering::Relaxed);
             if !more || stop {
                 break;
             }
-            if self.want_checkpoint || last_cp.elapsed() >= interval {
+            // One checkpoint in flight at a time (as Flink's default): while the previous
+            // commit runs, processing goes on and the next barrier waits.
+            if (self.want_checkpoint || last_cp.elapsed() >= interval) && self.committing.is_none() {
                 self.checkpoint(dead_letter)?;
                 last_cp = Instant::now();
             }
@@ -360,9 +383,10 @@ impl Coordinator {
         Ok(())
     }
 
-    /// A barrier pass: every worker hands over its dirty state; all of it and the
-    /// positions are committed in one synced batch.
+    /// A barrier pass: every worker hands over its dirty state, then all of it and the
+    /// positions are committed in one synced batch on the committer thread.
     fn checkpoint(&mut self, dead_letter: &mut SinkHandle) -> Result<(), JobError> {
+        let started = Instant::now();
         let id = self.next_id;
         dead_letter.flush()?;
         for w in 0..self.to_workers.len() {
@@ -372,9 +396,7 @@ impl Coordinator {
         let mut acked = 0;
         while acked < self.to_workers.len() {
             match self.ack_rx.recv() {
-                Ok(FromWorker::Ack {
-                    id: got, ops: part, ..
-                }) if got == id => {
+                Ok(FromWorker::Ack { id: got, ops: part, .. }) if got == id => {
                     ops.extend(part);
                     acked += 1;
                 }
@@ -386,7 +408,9 @@ impl Coordinator {
                 Err(_) => return Err(JobError::Worker("all workers stopped".into())),
             }
         }
-        let started = Instant::now();
+        // One commit at a time, in order: the previous one must be durable first.
+        self.finish_commit()?;
+        self.max_pause = self.max_pause.max(started.elapsed());
         let record = CheckpointRecord {
             format: checkpoint::CHECKPOINT_FORMAT,
             id,
@@ -397,44 +421,45 @@ impl Coordinator {
             positions: [(self.stream.to_string(), self.position)].into(),
             created_at_ms: checkpoint::now_ms(),
         };
-        let n_ops = ops.len();
-        checkpoint::commit(&self.job.db, ops, &record)?;
-        let pause = started.elapsed();
-        self.max_pause = self.max_pause.max(pause);
-        tracing::debug!(
-            checkpoint = id,
-            writes = n_ops,
-            position = self.position,
-            pause_ms = pause.as_secs_f64() * 1e3,
-            "checkpoint complete"
-        );
+        let db = self.job.db.clone();
+        let to_write = record.clone();
+        let writes = ops.len();
+        let handle = std::thread::Builder::new()
+            .name("eddy-commit".into())
+            .spawn(move || {
+                let t = Instant::now();
+                checkpoint::commit(&db, ops, &to_write).map(|()| t.elapsed())
+            })
+            .map_err(|e| JobError::Worker(format!("cannot start the committer thread: {e}")))?;
+        self.committing = Some(Commit {
+            record,
+            writes,
+            handle,
+        });
         self.next_id += 1;
-        self.checkpoints += 1;
-        self.last = Some(record);
         self.want_checkpoint = false;
+        Ok(())
+    }
+
+    /// Waits for the checkpoint being written, if any; then tells the workers it is durable.
+    fn finish_commit(&mut self) -> Result<(), JobError> {
+        let Some(c) = self.committing.take() else {
+            return Ok(());
+        };
+        let took = c
+            .handle
+            .join()
+            .map_err(|_| JobError::Worker("the committer thread panicked".into()))??;
+        tracing::debug!(checkpoint = c.record.id, writes = c.writes, commit_ms = took.as_secs_f64() * 1e3,
+            positions = ?c.record.positions, "checkpoint complete");
+        let id = c.record.id;
+        self.checkpoints += 1;
+        self.last = Some(c.record);
         for w in 0..self.to_workers.len() {
             self.send(w, ToWorker::Committed(id))?;
         }
         Ok(())
     }
-}
-
-fn chunks(mut records: Vec<SourceRecord>, size: usize) -> Vec<Vec<SourceRecord>> {
-    if records.len() <= size {
-        return if records.is_empty() {
-            Vec::new()
-        } else {
-            vec![records]
-        };
-    }
-    let mut out = Vec::with_capacity(records.len() / size + 1);
-    while records.len() > size {
-        let rest = records.split_off(size);
-        out.push(records);
-        records = rest;
-    }
-    out.push(records);
-    out
 }
 
 fn poison_to_dead_letter(

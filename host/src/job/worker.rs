@@ -71,6 +71,8 @@ pub struct Worker {
     pub dead_letter: SinkHandle,
     /// Shared counters.
     pub stats: Arc<Stats>,
+    /// Records per `process` call.
+    pub batch_size: usize,
     encoder: Encoder,
     value_handles: Vec<u32>,
     is_value: Vec<bool>,
@@ -90,6 +92,7 @@ impl Worker {
         sink: SinkHandle,
         dead_letter: SinkHandle,
         stats: Arc<Stats>,
+        batch_size: usize,
     ) -> Worker {
         let is_value: Vec<bool> = instance
             .host()
@@ -111,6 +114,7 @@ impl Worker {
             sink,
             dead_letter,
             stats,
+            batch_size: batch_size.max(1),
             encoder: Encoder::default(),
             value_handles,
             is_value,
@@ -166,12 +170,24 @@ impl Worker {
         }
     }
 
-    /// Processes records of this worker's key groups.
+    /// Processes records of this worker's key groups, `batch_size` per `process` call.
     pub fn process(
         &mut self,
         records: &[SourceRecord],
         tx: &Sender<FromWorker>,
     ) -> Result<(), JobError> {
+        for batch in records.chunks(self.batch_size) {
+            self.process_batch(batch)?;
+        }
+        let over = self.host()?.keyed.over_budget();
+        if over && !self.asked_for_checkpoint {
+            self.asked_for_checkpoint = true;
+            let _ = tx.send(FromWorker::WantCheckpoint);
+        }
+        Ok(())
+    }
+
+    fn process_batch(&mut self, records: &[SourceRecord]) -> Result<(), JobError> {
         if let Err(err) = self.run_batch(records)? {
             tracing::warn!(operator = %self.uid, worker = self.index, error = %err, records = records.len(),
                 "batch failed; re-running it record by record");
@@ -186,11 +202,6 @@ impl Worker {
                     }
                 }
             }
-        }
-        let over = self.host()?.keyed.over_budget();
-        if over && !self.asked_for_checkpoint {
-            self.asked_for_checkpoint = true;
-            let _ = tx.send(FromWorker::WantCheckpoint);
         }
         Ok(())
     }

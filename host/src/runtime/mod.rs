@@ -576,116 +576,37 @@ pub struct NoState;
 
 impl TypesHost for NoState {}
 
-impl StateHost for NoState {
-    fn value_get(
-        &mut self,
-        _: u32,
-        k: u32,
-    ) -> wasmtime::Result<Result<Option<Vec<u8>>, GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn value_set(
-        &mut self,
-        _: u32,
-        k: u32,
-        _: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn value_clear(&mut self, _: u32, k: u32) -> wasmtime::Result<Result<(), GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn map_get(
-        &mut self,
-        _: u32,
-        k: u32,
-        _: Vec<u8>,
-    ) -> wasmtime::Result<Result<Option<Vec<u8>>, GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn map_put(
-        &mut self,
-        _: u32,
-        k: u32,
-        _: Vec<u8>,
-        _: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn map_remove(
-        &mut self,
-        _: u32,
-        k: u32,
-        _: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn map_contains(
-        &mut self,
-        _: u32,
-        k: u32,
-        _: Vec<u8>,
-    ) -> wasmtime::Result<Result<bool, GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn map_is_empty(&mut self, _: u32, k: u32) -> wasmtime::Result<Result<bool, GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn map_clear(&mut self, _: u32, k: u32) -> wasmtime::Result<Result<(), GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn map_entries(
-        &mut self,
-        _: u32,
-        k: u32,
-        _: Option<Vec<u8>>,
-        _: u32,
-    ) -> wasmtime::Result<Result<EntryPage, GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn map_keys(
-        &mut self,
-        _: u32,
-        k: u32,
-        _: Option<Vec<u8>>,
-        _: u32,
-    ) -> wasmtime::Result<Result<KeyPage, GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn list_get(
-        &mut self,
-        _: u32,
-        k: u32,
-    ) -> wasmtime::Result<Result<Vec<Vec<u8>>, GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn list_add(
-        &mut self,
-        _: u32,
-        k: u32,
-        _: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn list_add_all(
-        &mut self,
-        _: u32,
-        k: u32,
-        _: Vec<Vec<u8>>,
-    ) -> wasmtime::Result<Result<(), GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn list_update(
-        &mut self,
-        _: u32,
-        k: u32,
-        _: Vec<Vec<u8>>,
-    ) -> wasmtime::Result<Result<(), GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
-    fn list_clear(&mut self, _: u32, k: u32) -> wasmtime::Result<Result<(), GuestStateError>> {
-        Ok(Err(GuestStateError::BadKey(k)))
-    }
+/// Implements every state import of [`NoState`] as "no key": outside a batch there is none.
+macro_rules! no_key_outside_a_batch {
+    ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
+        impl StateHost for NoState {
+            $(
+                fn $name(&mut self, _state: u32, key: u32 $(, _: $arg)*)
+                    -> wasmtime::Result<Result<$ret, GuestStateError>> {
+                    Ok(Err(GuestStateError::BadKey(key)))
+                }
+            )*
+        }
+    };
+}
+
+no_key_outside_a_batch! {
+    value_get() -> Option<Vec<u8>>;
+    value_set(Vec<u8>) -> ();
+    value_clear() -> ();
+    map_get(Vec<u8>) -> Option<Vec<u8>>;
+    map_put(Vec<u8>, Vec<u8>) -> ();
+    map_remove(Vec<u8>) -> ();
+    map_contains(Vec<u8>) -> bool;
+    map_is_empty() -> bool;
+    map_clear() -> ();
+    map_entries(Option<Vec<u8>>, u32) -> EntryPage;
+    map_keys(Option<Vec<u8>>, u32) -> KeyPage;
+    list_get() -> Vec<Vec<u8>>;
+    list_add(Vec<u8>) -> ();
+    list_add_all(Vec<Vec<u8>>) -> ();
+    list_update(Vec<Vec<u8>>) -> ();
+    list_clear() -> ();
 }
 
 impl LogHost for NoState {

@@ -28,8 +28,10 @@ type Map<V> = HashMap<Box<[u8]>, V, RandomState>;
 /// A page of map entries and whether more follow.
 pub type MapPage = (Vec<(Vec<u8>, Vec<u8>)>, bool);
 
-/// Rough per-entry cost of the cache's own bookkeeping, for the memory budget.
-const ENTRY_OVERHEAD: usize = 64;
+/// Per-entry cost of the cache beyond the key and value bytes, for the memory budget: the
+/// hash-table slot (~56 bytes at its load factor) and the two heap blocks of key and value
+/// (~32 bytes of allocator overhead each), rounded up.
+const ENTRY_OVERHEAD: usize = 128;
 
 #[derive(Debug, Clone)]
 struct ValueSlot {
