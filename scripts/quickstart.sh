@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Sets up what is missing, builds eddy and the example operators, and runs the word-count
-# example end to end: records from a file, a Wasm operator with keyed state in RocksDB,
-# output to a file.
+# example end to end with NATS JetStream in and out: eddy starts a local nats-server on
+# loopback, the input file is published into a stream, the Wasm operator counts words with
+# keyed state in RocksDB, and the counts are published, exactly once, into another stream.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
+NATS_SERVER="$(scripts/setup.sh)"
+export NATS_SERVER
 scripts/build-operators.sh
-cargo build --release --workspace --all-targets
-rm -rf target/examples/word-count
-./target/release/eddy run examples/word-count/job.toml
+cargo build --release --workspace
+rm -rf target/examples/word-count-nats
+job=examples/word-count/job-nats.toml
+./target/release/eddy publish "$job" examples/word-count/input.jsonl --format json
+./target/release/eddy run "$job"
 echo
-echo "output (target/examples/word-count/output.jsonl):"
-cat target/examples/word-count/output.jsonl
+echo "the output stream (eddy read $job):"
+./target/release/eddy read "$job"

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
+NATS_SERVER="$(scripts/setup.sh)"
+export NATS_SERVER
 scripts/build-operators.sh
 # One profile and one package set for every cargo call, so RocksDB is built once.
 cargo build --release --workspace --all-targets

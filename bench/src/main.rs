@@ -210,7 +210,7 @@ fn native(dir: &Path, records: u64, keys: u64) -> Result<(f64, u64, u64)> {
         count: records,
         keys,
     };
-    let mut src = source::open(&cfg, KeyExtractor::new(Default::default()), 0)?;
+    let mut src = source::open(&cfg, KeyExtractor::new(Default::default()), 0, None)?;
     let batch = defaults::BATCH_SIZE as usize;
     let (tx, rx) = mpsc::sync_channel::<Vec<SourceRecord>>(4);
     let started = Instant::now();
@@ -283,7 +283,9 @@ fn native(dir: &Path, records: u64, keys: u64) -> Result<(f64, u64, u64)> {
         h.join().unwrap()?;
     }
     checkpoints += 1;
-    start_commit(&mut state, position, checkpoints).join().unwrap()?;
+    start_commit(&mut state, position, checkpoints)
+        .join()
+        .unwrap()?;
     producer
         .join()
         .map_err(|_| anyhow::anyhow!("generator thread panicked"))?;

@@ -60,6 +60,19 @@ pub struct RawJob {
     /// State backend and checkpoints.
     #[serde(default)]
     pub state: RawState,
+    /// The NATS server.
+    #[serde(default)]
+    pub nats: NatsConfig,
+}
+
+/// `[nats]`: the server of NATS sources and sinks.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NatsConfig {
+    /// Server URL, e.g. "nats://127.0.0.1:4222". Without one, eddy starts a local
+    /// `nats-server -js` on a free loopback port, with its data beside the job's state.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// `[operator]` as written.
@@ -117,6 +130,18 @@ pub enum SourceConfig {
         #[serde(default)]
         format: FileFormat,
     },
+    /// A NATS JetStream stream, read from the position after the last checkpoint.
+    Nats {
+        /// Stream name.
+        stream: String,
+        /// Subject the stream captures; used by `eddy publish` to create the stream, and as
+        /// the consumer's filter when given.
+        #[serde(default)]
+        subject: Option<String>,
+        /// Stop at the stream's last message as of the start (else run until stopped).
+        #[serde(default)]
+        bounded: bool,
+    },
     /// Generated words `"w" + (i * 7919 % keys)` for i in 0..count, as in the benchmarks.
     Generator {
         /// How many records.
@@ -167,10 +192,41 @@ pub enum SinkConfig {
         /// Path, relative to the job file.
         path: PathBuf,
     },
+    /// Publishes to a NATS subject, with a message id per output, so that replays after a
+    /// crash are de-duplicated by the stream.
+    Nats {
+        /// Subject to publish to.
+        subject: String,
+        /// The stream that captures it; created (over `subject`) when missing. Default: the
+        /// subject with `.` and `*`/`>` replaced by `_`.
+        #[serde(default)]
+        stream: Option<String>,
+        /// Duplicate window of a stream eddy creates; recovery must finish within it.
+        #[serde(default = "default_duplicate_window", with = "humantime_serde")]
+        duplicate_window: Duration,
+    },
     /// JSON lines on standard output.
     Stdout,
     /// Dropped (benchmarks).
     Discard,
+}
+
+fn default_duplicate_window() -> Duration {
+    defaults::DUPLICATE_WINDOW
+}
+
+/// The stream name a NATS sink uses when the job file names none.
+pub fn default_stream_name(subject: &str) -> String {
+    subject
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The validated job: what the host runs on.
@@ -190,6 +246,17 @@ pub struct JobConfig {
     pub dead_letter: SinkConfig,
     /// State settings.
     pub state: StateConfig,
+    /// NATS settings.
+    pub nats: NatsConfig,
+}
+
+impl JobConfig {
+    /// Whether a source or sink of the job uses NATS.
+    pub fn uses_nats(&self) -> bool {
+        matches!(self.source, SourceConfig::Nats { .. })
+            || matches!(self.sink, SinkConfig::Nats { .. })
+            || matches!(self.dead_letter, SinkConfig::Nats { .. })
+    }
 }
 
 /// The validated `[operator]`.
@@ -262,6 +329,8 @@ pub mod defaults {
     pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
     /// Upper bound of key groups (they are stored as u16).
     pub const KEY_GROUPS_LIMIT: u32 = 32_768;
+    /// Duplicate window of output streams eddy creates.
+    pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 }
 
 impl JobConfig {
@@ -374,6 +443,7 @@ impl JobConfig {
                 }
                 other
             }
+            nats @ SourceConfig::Nats { .. } => nats,
         };
         let resolve_sink = |s: SinkConfig| match s {
             SinkConfig::File { path: p } => SinkConfig::File { path: resolve(&p) },
@@ -402,6 +472,7 @@ impl JobConfig {
             key: raw.key,
             sink: resolve_sink(raw.sink),
             dead_letter,
+            nats: raw.nats,
             state: StateConfig {
                 dir: state_dir,
                 max_key_groups,

@@ -1,5 +1,6 @@
 //! `eddy`: the command line of the Eddy stream processor.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -31,6 +32,26 @@ enum Command {
         #[arg(long, default_value = "5s", value_parser = humantime_serde::re::humantime::parse_duration)]
         progress_every: Duration,
     },
+    /// Publishes the lines of a file into a job's NATS source stream (created when missing),
+    /// each with a message id from the file name and line, so publishing again adds nothing.
+    Publish {
+        /// The job file (its [source] must be of type "nats" with a subject).
+        job: PathBuf,
+        /// The file: one record per line; with --format json, `{"value": …}` objects.
+        input: PathBuf,
+        /// "lines" (the line is the value) or "json".
+        #[arg(long, default_value = "lines")]
+        format: String,
+    },
+    /// Prints the messages of a job's NATS output stream (or, with --source, its input
+    /// stream) as JSON lines: sequence, message id, key, value.
+    Read {
+        /// The job file.
+        job: PathBuf,
+        /// Read the source stream instead of the sink's.
+        #[arg(long)]
+        source: bool,
+    },
     /// Shows an operator component's world, version and state descriptors.
     InspectModule {
         /// The `.wasm` component.
@@ -45,7 +66,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -65,6 +86,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             progress_every,
         } => run_job(&job, progress_every),
         Command::InspectModule { module, json } => inspect_module(&module, json),
+        Command::Publish { job, input, format } => publish(&job, &input, &format),
+        Command::Read { job, source } => read(&job, source),
     }
 }
 
@@ -99,6 +122,98 @@ fn run_job(path: &std::path::Path, progress_every: Duration) -> anyhow::Result<(
         cp.map(|c| format!("{:?}", c.positions)).unwrap_or_default(),
         report.elapsed,
     );
+    Ok(())
+}
+
+fn publish(job: &std::path::Path, input: &std::path::Path, format: &str) -> anyhow::Result<()> {
+    use eddy_host::config::SourceConfig;
+    let cfg = JobConfig::load(job)?;
+    let SourceConfig::Nats {
+        stream,
+        subject: Some(subject),
+        ..
+    } = &cfg.source
+    else {
+        anyhow::bail!(
+            "{}: `eddy publish` needs a [source] of type \"nats\" with a `subject`",
+            job.display()
+        );
+    };
+    let text = std::fs::read_to_string(input)
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let value = match format {
+            "lines" => line.as_bytes().to_vec(),
+            "json" => {
+                let v: serde_json::Value = serde_json::from_str(line)
+                    .with_context(|| format!("{} line {}: not JSON", input.display(), i + 1))?;
+                match v.get("value") {
+                    Some(serde_json::Value::String(s)) => s.as_bytes().to_vec(),
+                    _ => anyhow::bail!(
+                        "{} line {}: no string field `value`",
+                        input.display(),
+                        i + 1
+                    ),
+                }
+            }
+            other => anyhow::bail!("--format {other}: use lines or json"),
+        };
+        records.push((format!("{name}:{}", i + 1), value));
+    }
+    let (conn, _server) = eddy_host::job::connect_nats(&cfg)?;
+    conn.ensure_stream(
+        stream,
+        std::slice::from_ref(subject),
+        eddy_host::config::defaults::DUPLICATE_WINDOW,
+    )?;
+    let n = conn.publish_all(subject, records)?;
+    eprintln!(
+        "published {n} records to {subject} (stream {stream} at {})",
+        conn.url()
+    );
+    Ok(())
+}
+
+fn read(job: &std::path::Path, source: bool) -> anyhow::Result<()> {
+    use eddy_host::config::{SinkConfig, SourceConfig, default_stream_name};
+    let cfg = JobConfig::load(job)?;
+    let stream = match (&cfg.source, &cfg.sink, source) {
+        (SourceConfig::Nats { stream, .. }, _, true) => stream.clone(),
+        (
+            _,
+            SinkConfig::Nats {
+                subject, stream, ..
+            },
+            false,
+        ) => stream
+            .clone()
+            .unwrap_or_else(|| default_stream_name(subject)),
+        _ => anyhow::bail!(
+            "{}: its {} is not a NATS stream",
+            job.display(),
+            if source { "[source]" } else { "[sink]" }
+        ),
+    };
+    let (conn, _server) = eddy_host::job::connect_nats(&cfg)?;
+    let mut out = std::io::stdout().lock();
+    for m in conn.read_stream(&stream)? {
+        let line = serde_json::json!({
+            "seq": m.sequence,
+            "id": m.id,
+            "key": m.key,
+            "value": eddy_host::io::bytes_to_json(&m.payload),
+        });
+        writeln!(out, "{line}")?;
+    }
     Ok(())
 }
 

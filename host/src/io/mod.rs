@@ -7,6 +7,7 @@
 //! and a restarted source resumes right after it.
 
 pub mod key;
+pub mod nats;
 pub mod sink;
 pub mod source;
 
@@ -29,6 +30,86 @@ pub enum IoError {
     /// Standard output failed.
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
+    /// NATS failed; the message names the server, stream or subject and what to do.
+    #[error("{0}")]
+    Nats(String),
+}
+
+/// Makes one sink per worker for a job's `[sink]` or `[dead-letter]`.
+pub enum SinkFactory {
+    /// A file, stdout or discarding sink: one shared target.
+    Local(sink::SinkHandle),
+    /// A NATS subject.
+    Nats {
+        /// The connection.
+        conn: std::sync::Arc<nats::NatsConn>,
+        /// The subject.
+        subject: String,
+        /// Job name (in message ids).
+        job: String,
+        /// Operator uid (in message ids).
+        uid: String,
+    },
+}
+
+impl std::fmt::Debug for SinkFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SinkFactory::Local(_) => f.write_str("SinkFactory::Local"),
+            SinkFactory::Nats { subject, .. } => write!(f, "SinkFactory::Nats({subject})"),
+        }
+    }
+}
+
+impl SinkFactory {
+    /// Opens the sink of `cfg`. A NATS sink's stream is created when missing, and its
+    /// duplicate window checked against what recovery needs.
+    pub fn open(
+        cfg: &crate::config::SinkConfig,
+        conn: Option<&std::sync::Arc<nats::NatsConn>>,
+        job: &str,
+        uid: &str,
+    ) -> Result<SinkFactory, IoError> {
+        use crate::config::SinkConfig;
+        match cfg {
+            SinkConfig::Nats {
+                subject,
+                stream,
+                duplicate_window,
+            } => {
+                let conn = conn.ok_or_else(|| IoError::Nats("no NATS connection".into()))?;
+                let name = stream
+                    .clone()
+                    .unwrap_or_else(|| crate::config::default_stream_name(subject));
+                let window =
+                    conn.ensure_stream(&name, std::slice::from_ref(subject), *duplicate_window)?;
+                if window < nats::MIN_SAFE_DUPLICATE_WINDOW {
+                    tracing::warn!(stream = %name, window = ?window,
+                        "the output stream's duplicate window is short: a recovery slower than it would publish replayed outputs twice; give the stream a window of minutes");
+                }
+                Ok(SinkFactory::Nats {
+                    conn: conn.clone(),
+                    subject: subject.clone(),
+                    job: job.to_string(),
+                    uid: uid.to_string(),
+                })
+            }
+            other => Ok(SinkFactory::Local(sink::open(other)?)),
+        }
+    }
+
+    /// A sink for one worker.
+    pub fn make(&self) -> Box<dyn Sink> {
+        match self {
+            SinkFactory::Local(h) => Box::new(h.clone()),
+            SinkFactory::Nats {
+                conn,
+                subject,
+                job,
+                uid,
+            } => Box::new(nats::NatsSink::new(conn.clone(), subject, job, uid)),
+        }
+    }
 }
 
 /// Encodes bytes for JSON: a string when they are UTF-8, else `{"base64": "…"}`.

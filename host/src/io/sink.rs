@@ -72,7 +72,7 @@ impl std::fmt::Debug for SinkHandle {
     }
 }
 
-/// Opens the sink of `cfg` (a file is created, or appended to).
+/// Opens a local sink of `cfg` (a file is created, or appended to).
 pub fn open(cfg: &SinkConfig) -> Result<SinkHandle, IoError> {
     let target = match cfg {
         SinkConfig::File { path } => {
@@ -99,6 +99,11 @@ pub fn open(cfg: &SinkConfig) -> Result<SinkHandle, IoError> {
         }
         SinkConfig::Stdout => Target::Stdout,
         SinkConfig::Discard => Target::Discard,
+        SinkConfig::Nats { subject, .. } => {
+            return Err(IoError::Nats(format!(
+                "the NATS sink for {subject} needs a connection: open it with SinkFactory::open"
+            )));
+        }
     };
     Ok(SinkHandle {
         discard: matches!(target, Target::Discard),

@@ -33,13 +33,28 @@ pub trait Source: Send {
     fn poll(&mut self, out: &mut Vec<SourceRecord>, max: usize) -> Result<bool, IoError>;
 }
 
-/// Opens the source of `cfg`, resuming after position `after` (0: from the start).
+/// Opens the source of `cfg`, resuming after position `after` (0: from the start). A NATS
+/// source needs the job's connection.
 pub fn open(
     cfg: &SourceConfig,
     keys: KeyExtractor,
     after: u64,
+    nats: Option<&std::sync::Arc<super::nats::NatsConn>>,
 ) -> Result<Box<dyn Source>, IoError> {
     Ok(match cfg {
+        SourceConfig::Nats {
+            stream,
+            subject,
+            bounded,
+        } => Box::new(super::nats::NatsSource::open(
+            nats.ok_or_else(|| IoError::Nats("no NATS connection".into()))?
+                .clone(),
+            stream,
+            subject.clone(),
+            *bounded,
+            keys,
+            after,
+        )?),
         SourceConfig::File { path, format } => {
             Box::new(FileSource::open(path, *format, keys, after)?)
         }
@@ -61,6 +76,7 @@ pub fn source_name(cfg: &SourceConfig) -> String {
                 .unwrap_or_default()
         ),
         SourceConfig::Generator { .. } => "generator".to_string(),
+        SourceConfig::Nats { stream, .. } => format!("nats:{stream}"),
     }
 }
 
@@ -254,14 +270,14 @@ mod tests {
             path: path.clone(),
             format: FileFormat::Json,
         };
-        let mut src = open(&cfg, KeyExtractor::new(KeyConfig::RecordKey), 0).unwrap();
+        let mut src = open(&cfg, KeyExtractor::new(KeyConfig::RecordKey), 0, None).unwrap();
         let mut out = Vec::new();
         while src.poll(&mut out, 10).unwrap() {}
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].key, b"a");
         assert!(out[1].poison.as_deref().unwrap().contains("line 3"));
         assert_eq!((out[2].position, out[2].timestamp), (4, 5));
-        let mut src = open(&cfg, KeyExtractor::new(KeyConfig::RecordKey), 3).unwrap();
+        let mut src = open(&cfg, KeyExtractor::new(KeyConfig::RecordKey), 3, None).unwrap();
         let mut rest = Vec::new();
         while src.poll(&mut rest, 10).unwrap() {}
         assert_eq!(rest, vec![out[2].clone()]);
@@ -273,7 +289,7 @@ mod tests {
             count: 20,
             keys: 10,
         };
-        let mut src = open(&cfg, KeyExtractor::new(KeyConfig::RecordKey), 0).unwrap();
+        let mut src = open(&cfg, KeyExtractor::new(KeyConfig::RecordKey), 0, None).unwrap();
         let mut out = Vec::new();
         while src.poll(&mut out, 7).unwrap() {}
         let mut first: Vec<_> = out[..10].iter().map(|r| r.key.clone()).collect();

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use crate::checkpoint::{self, CheckpointError, CheckpointRecord};
 use crate::config::JobConfig;
 use crate::io::key::KeyExtractor;
-use crate::io::sink::{self, SinkHandle};
-use crate::io::{IoError, Origin, OutputRecord, Sink, SourceRecord, source};
+use crate::io::nats::{LocalServer, NatsConn};
+use crate::io::{IoError, Origin, OutputRecord, Sink, SinkFactory, SourceRecord, source};
 use crate::runtime::{CallError, LoadedModule, ModuleError, Runtime};
 use crate::state::host::OperatorContext;
 use crate::state::keys::key_group;
@@ -107,6 +107,28 @@ pub struct Job {
     db: Arc<StateDb>,
     resumed_from: Option<CheckpointRecord>,
     runtime: Arc<Runtime>,
+    nats: Option<Arc<NatsConn>>,
+    // Dropped after `nats`: the local server outlives the connection.
+    _local_server: Option<LocalServer>,
+}
+
+/// Connects to the job's NATS server; without `[nats] url`, starts a local one with its data
+/// beside the job's state (returned, to keep it running).
+pub fn connect_nats(cfg: &JobConfig) -> Result<(Arc<NatsConn>, Option<LocalServer>), IoError> {
+    match &cfg.nats.url {
+        Some(url) => Ok((NatsConn::connect(url)?, None)),
+        None => {
+            let store = cfg
+                .state
+                .dir
+                .parent()
+                .map(|p| p.join("nats"))
+                .unwrap_or_else(|| PathBuf::from("nats"));
+            let server = LocalServer::start(&store)?;
+            tracing::info!(url = server.url(), store = %store.display(), "started a local nats-server");
+            Ok((NatsConn::connect(server.url())?, Some(server)))
+        }
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -138,12 +160,20 @@ impl Job {
             }
             tracing::info!(checkpoint = cp.id, positions = ?cp.positions, "resuming from checkpoint");
         }
+        let (nats, local) = if cfg.uses_nats() {
+            let (c, s) = connect_nats(&cfg)?;
+            (Some(c), s)
+        } else {
+            (None, None)
+        };
         Ok(Job {
             cfg,
             module,
             db,
             resumed_from,
             runtime,
+            nats,
+            _local_server: local,
         })
     }
 
@@ -163,9 +193,11 @@ impl Job {
             .as_ref()
             .and_then(|c| c.positions.get(&*stream).copied())
             .unwrap_or(0);
-        let mut src = source::open(&cfg.source, KeyExtractor::new(cfg.key.clone()), after)?;
-        let sink = sink::open(&cfg.sink)?;
-        let mut dead_letter = sink::open(&cfg.dead_letter)?;
+        let nats = self.nats.as_ref();
+        let mut src = source::open(&cfg.source, KeyExtractor::new(cfg.key.clone()), after, nats)?;
+        let sinks = SinkFactory::open(&cfg.sink, nats, &cfg.name, &cfg.operator.uid)?;
+        let dead_letters = SinkFactory::open(&cfg.dead_letter, nats, &cfg.name, &cfg.operator.uid)?;
+        let mut dead_letter = dead_letters.make();
         let registered = self
             .db
             .register(&cfg.operator.uid, &self.module.info.states)?;
@@ -196,8 +228,8 @@ impl Job {
                 prepared.clone(),
                 instance,
                 config_json.clone(),
-                sink.clone(),
-                dead_letter.clone(),
+                sinks.make(),
+                dead_letters.make(),
                 stats.clone(),
                 cfg.operator.batch_size as usize,
             );
@@ -227,7 +259,7 @@ impl Job {
         };
         coord.next_id = coord.job.resumed_from.as_ref().map_or(0, |c| c.id) + 1;
         let started = Instant::now();
-        let result = coord.pump(&mut *src, &mut dead_letter, &stats, opts);
+        let result = coord.pump(&mut *src, &mut *dead_letter, &stats, opts);
         // Hang up: workers drain their channels and end.
         let result = result.and_then(|()| coord.finish_commit());
         let Coordinator {
@@ -282,7 +314,7 @@ impl Coordinator {
     fn pump(
         &mut self,
         src: &mut dyn source::Source,
-        dead_letter: &mut SinkHandle,
+        dead_letter: &mut dyn Sink,
         stats: &Stats,
         opts: &RunOptions,
     ) -> Result<(), JobError> {
@@ -323,7 +355,11 @@ impl Coordinator {
                 }
             }
             self.poll_acks()?;
-            if self.committing.as_ref().is_some_and(|c| c.handle.is_finished()) {
+            if self
+                .committing
+                .as_ref()
+                .is_some_and(|c| c.handle.is_finished())
+            {
                 self.finish_commit()?;
             }
             let stop = opts.stop.load(Ordering::Relaxed);
@@ -332,7 +368,8 @@ impl Coordinator {
             }
             // One checkpoint in flight at a time (as Flink's default): while the previous
             // commit runs, processing goes on and the next barrier waits.
-            if (self.want_checkpoint || last_cp.elapsed() >= interval) && self.committing.is_none() {
+            if (self.want_checkpoint || last_cp.elapsed() >= interval) && self.committing.is_none()
+            {
                 self.checkpoint(dead_letter)?;
                 last_cp = Instant::now();
             }
@@ -385,7 +422,7 @@ impl Coordinator {
 
     /// A barrier pass: every worker hands over its dirty state, then all of it and the
     /// positions are committed in one synced batch on the committer thread.
-    fn checkpoint(&mut self, dead_letter: &mut SinkHandle) -> Result<(), JobError> {
+    fn checkpoint(&mut self, dead_letter: &mut dyn Sink) -> Result<(), JobError> {
         let started = Instant::now();
         let id = self.next_id;
         dead_letter.flush()?;
@@ -396,7 +433,9 @@ impl Coordinator {
         let mut acked = 0;
         while acked < self.to_workers.len() {
             match self.ack_rx.recv() {
-                Ok(FromWorker::Ack { id: got, ops: part, .. }) if got == id => {
+                Ok(FromWorker::Ack {
+                    id: got, ops: part, ..
+                }) if got == id => {
                     ops.extend(part);
                     acked += 1;
                 }
@@ -463,7 +502,7 @@ impl Coordinator {
 }
 
 fn poison_to_dead_letter(
-    dead_letter: &mut SinkHandle,
+    dead_letter: &mut dyn Sink,
     stream: &str,
     r: &SourceRecord,
     why: &str,

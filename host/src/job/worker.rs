@@ -15,7 +15,6 @@ use std::sync::mpsc::{Receiver, Sender};
 use foldhash::fast::RandomState;
 
 use super::{JobError, Stats};
-use crate::io::sink::SinkHandle;
 use crate::io::{Origin, OutputRecord, Sink, SourceRecord};
 use crate::runtime::batch::{self, Encoder};
 use crate::runtime::{CallError, Instance, Prepared};
@@ -66,9 +65,9 @@ pub struct Worker {
     /// `init` configuration.
     pub config_json: Arc<str>,
     /// Output.
-    pub sink: SinkHandle,
+    pub sink: Box<dyn Sink>,
     /// Dead-letter output.
-    pub dead_letter: SinkHandle,
+    pub dead_letter: Box<dyn Sink>,
     /// Shared counters.
     pub stats: Arc<Stats>,
     /// Records per `process` call.
@@ -89,8 +88,8 @@ impl Worker {
         prepared: Arc<Prepared<OperatorContext>>,
         mut instance: Instance<OperatorContext>,
         config_json: Arc<str>,
-        sink: SinkHandle,
-        dead_letter: SinkHandle,
+        sink: Box<dyn Sink>,
+        dead_letter: Box<dyn Sink>,
         stats: Arc<Stats>,
         batch_size: usize,
     ) -> Worker {

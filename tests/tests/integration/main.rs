@@ -7,5 +7,6 @@ mod cli_modules;
 mod crash_recovery;
 mod examples_golden;
 mod fault_isolation;
+mod nats_exactly_once;
 mod restart_state;
 mod state_semantics;

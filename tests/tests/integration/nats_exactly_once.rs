@@ -1,0 +1,212 @@
+//! Guards exactly-once through NATS JetStream (real nats-server, RocksDB, component): a
+//! job reading a stream and writing a stream ends with exact state and exactly one output
+//! message per input — straight, and after `kill -9` at several instants and restarts
+//! (replays carry the same message ids and the stream drops them).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use eddy_host::config::JobConfig;
+use eddy_host::io::nats::{LocalServer, NatsConn};
+use eddy_host::job::{Job, RunOptions};
+use eddy_host::runtime::Runtime;
+use eddy_tests::{eddy_bin, operator};
+
+struct Setup {
+    dir: tempfile::TempDir,
+    _server: LocalServer,
+    conn: Arc<NatsConn>,
+    records: u64,
+    keys: u64,
+}
+
+fn setup(records: u64, keys: u64, checkpoint_interval: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(&dir.path().join("nats")).unwrap();
+    let conn = NatsConn::connect(server.url()).unwrap();
+    conn.ensure_stream("words", &["words".to_string()], Duration::from_secs(120))
+        .unwrap();
+    let n = conn
+        .publish_all(
+            "words",
+            (0..records).map(|i| {
+                (
+                    format!("in-{i}"),
+                    format!("w{}", i * 7919 % keys).into_bytes(),
+                )
+            }),
+        )
+        .unwrap();
+    assert_eq!(n, records);
+    std::fs::write(
+        dir.path().join("job.toml"),
+        format!(
+            r#"name = "nats-test"
+[operator]
+uid = "word-count"
+module = "{module}"
+[source]
+type = "nats"
+stream = "words"
+bounded = true
+[key]
+from = "value"
+[sink]
+type = "nats"
+subject = "counts"
+[nats]
+url = "{url}"
+[state]
+dir = "state"
+checkpoint-interval = "{checkpoint_interval}"
+"#,
+            module = operator("word_count").display(),
+            url = server.url(),
+        ),
+    )
+    .unwrap();
+    Setup {
+        dir,
+        _server: server,
+        conn,
+        records,
+        keys,
+    }
+}
+
+impl Setup {
+    fn job_file(&self) -> PathBuf {
+        self.dir.path().join("job.toml")
+    }
+
+    /// One output per input, by message id; every word's last count is its true count.
+    fn assert_exactly_once(&self) {
+        let out = self.conn.read_stream("counts").unwrap();
+        assert_eq!(
+            out.len() as u64,
+            self.records,
+            "one output message per input"
+        );
+        let mut ids: Vec<String> = out.iter().map(|m| m.id.clone().unwrap()).collect();
+        ids.sort();
+        let mut expected: Vec<String> = (1..=self.records)
+            .map(|s| format!("nats-test/word-count/nats:words/{s}/0"))
+            .collect();
+        expected.sort();
+        assert_eq!(ids, expected, "each input's output id exactly once");
+        let mut last: HashMap<String, u64> = HashMap::new();
+        for m in &out {
+            let n: u64 = String::from_utf8(m.payload.clone())
+                .unwrap()
+                .parse()
+                .unwrap();
+            last.insert(m.key.clone().unwrap(), n);
+        }
+        assert_eq!(last.len() as u64, self.keys);
+        assert!(
+            last.values().all(|&n| n == self.records / self.keys),
+            "exact counts"
+        );
+    }
+}
+
+#[test]
+fn word_count_over_200k_records_from_jetstream_is_exact() {
+    let s = setup(200_000, 1000, "1s");
+    let cfg = JobConfig::load(&s.job_file()).unwrap();
+    let report = Job::open(cfg, Arc::new(Runtime::new(None).unwrap()))
+        .unwrap()
+        .run(&RunOptions::default())
+        .unwrap();
+    assert_eq!(report.records_in, 200_000);
+    assert_eq!(
+        report.last_checkpoint.unwrap().positions.get("nats:words"),
+        Some(&200_000)
+    );
+    s.assert_exactly_once();
+}
+
+#[test]
+fn kill_9_during_processing_and_checkpoints_then_restart_is_exactly_once() {
+    let s = setup(150_000, 500, "100ms");
+    let run = || {
+        Command::new(eddy_bin())
+            .args([
+                "run",
+                s.job_file().to_str().unwrap(),
+                "--progress-every",
+                "0s",
+            ])
+            .current_dir(s.dir.path())
+            .env("EDDY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut killed = 0;
+    for delay_ms in [700u64, 900, 500, 1100, 800] {
+        let mut child = run();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        let _ = child.wait();
+    }
+    assert!(
+        killed > 0,
+        "the job always finished before the kill; give it more records"
+    );
+    let out = run().wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.assert_exactly_once();
+}
+
+#[test]
+fn a_missing_input_stream_and_an_unreachable_server_are_clear_errors() {
+    let s = setup(10, 5, "1s");
+    let text = std::fs::read_to_string(s.job_file()).unwrap();
+    std::fs::write(
+        s.job_file(),
+        text.replace("stream = \"words\"", "stream = \"nope\""),
+    )
+    .unwrap();
+    let cfg = JobConfig::load(&s.job_file()).unwrap();
+    let err = Job::open(cfg, Arc::new(Runtime::new(None).unwrap()))
+        .unwrap()
+        .run(&RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("input stream `nope` not found"), "{err}");
+
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = std::fs::read_to_string(s.job_file()).unwrap();
+    let url = s.conn.url().to_string();
+    std::fs::write(
+        s.job_file(),
+        text.replace(&url, &format!("nats://127.0.0.1:{dead}")),
+    )
+    .unwrap();
+    let cfg = JobConfig::load(&s.job_file()).unwrap();
+    let err = Job::open(cfg, Arc::new(Runtime::new(None).unwrap()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "cannot connect to NATS at nats://127.0.0.1:{dead}"
+        )),
+        "{err}"
+    );
+}
