@@ -449,10 +449,14 @@ impl JobConfig {
             SinkConfig::File { path: p } => SinkConfig::File { path: resolve(&p) },
             other => other,
         };
+        // By default dead letters go beside the state, so a job's files stay together.
         let dead_letter = match raw.dead_letter {
             Some(s) => resolve_sink(s),
             None => SinkConfig::File {
-                path: base.join(".eddy").join(&raw.name).join("dead-letter.jsonl"),
+                path: state_dir
+                    .parent()
+                    .unwrap_or(base)
+                    .join("dead-letter.jsonl"),
             },
         };
         Ok(JobConfig {
