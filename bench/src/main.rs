@@ -50,6 +50,13 @@ struct Args {
     /// The word-count component (built by scripts/build-operators.sh).
     #[arg(long, default_value = "target/operators/word_count.wasm")]
     module: PathBuf,
+    /// Instead of the keyed-count variants: the NATS pipeline benchmark (raw client vs eddy
+    /// on the same input stream, alternated, `--rounds` each).
+    #[arg(long)]
+    nats: bool,
+    /// Rounds of each side for --nats.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
     /// Internal: run one variant in this process and print its result as JSON.
     #[arg(long, hide = true)]
     child: Option<String>,
@@ -78,6 +85,9 @@ fn main() -> Result<()> {
         let f = run_variant(variant, records, keys, &args.module)?;
         println!("{}", serde_json::to_string(&f)?);
         return Ok(());
+    }
+    if args.nats {
+        return nats_bench(&args);
     }
     let exe = std::env::current_exe()?;
     println!(
@@ -299,4 +309,140 @@ fn peak_rss_mib() -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Raw NATS pipeline vs eddy's word count over the same JetStream input.
+fn nats_bench(args: &Args) -> Result<()> {
+    use eddy_host::io::nats::{LocalServer, NatsConn};
+    let dir = tempfile::tempdir()?;
+    let server = LocalServer::start(&dir.path().join("nats"))?;
+    let conn = NatsConn::connect(server.url())?;
+    let keys = args.keys[0];
+    conn.ensure_stream("in", &["in".to_string()], Duration::from_secs(120))?;
+    let t = Instant::now();
+    conn.publish_all(
+        "in",
+        (0..args.records).map(|i| {
+            (
+                format!("i{i}"),
+                format!("w{}", i * 7919 % keys).into_bytes(),
+            )
+        }),
+    )?;
+    println!(
+        "NATS pipeline, {} records, {keys} keys (input published in {:.1?}); output: one message per input with Nats-Msg-Id",
+        args.records,
+        t.elapsed()
+    );
+    let module = std::fs::canonicalize(&args.module)?;
+    let mut ratios = Vec::new();
+    for round in 0..args.rounds {
+        let raw = raw_pipeline(server.url(), args.records, &format!("raw{round}"))?;
+        let job = dir.path().join(format!("job{round}.toml"));
+        std::fs::write(
+            &job,
+            format!(
+                r#"name = "bench"
+[operator]
+uid = "word-count"
+module = "{}"
+[source]
+type = "nats"
+stream = "in"
+bounded = true
+[key]
+from = "value"
+[sink]
+type = "nats"
+subject = "eddy{round}"
+[nats]
+url = "{}"
+[state]
+dir = "state{round}"
+"#,
+                module.display(),
+                server.url()
+            ),
+        )?;
+        let cfg = JobConfig::load(&job)?;
+        let runtime = Arc::new(Runtime::new(Some(dir.path().join("cache")))?);
+        let report = Job::open(cfg, runtime)?.run(&RunOptions::default())?;
+        if report.records_out != args.records {
+            bail!("eddy emitted {} of {}", report.records_out, args.records);
+        }
+        let eddy = args.records as f64 / report.elapsed.as_secs_f64();
+        println!(
+            "round {round}: raw {raw:>9.0} rec/s   eddy {eddy:>9.0} rec/s   eddy/raw {:.2}   checkpoints {} (max pause {:.1?})",
+            eddy / raw,
+            report.checkpoints,
+            report.max_checkpoint_pause
+        );
+        ratios.push(eddy / raw);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("median eddy/raw: {:.2}", ratios[ratios.len() / 2]);
+    Ok(())
+}
+
+/// Consumes stream "in" from the start and publishes one output per input, pipelined, with
+/// a message id, waiting for every ack: the most a client can do on this server.
+fn raw_pipeline(url: &str, records: u64, out_subject: &str) -> Result<f64> {
+    use async_nats::jetstream::{self, consumer, stream};
+    use futures_util::StreamExt;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let client = async_nats::connect(url).await?;
+        let js = jetstream::ContextBuilder::new()
+            .max_ack_inflight(8192)
+            .build(client);
+        js.get_or_create_stream(stream::Config {
+            name: out_subject.to_string(),
+            subjects: vec![out_subject.to_string()],
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await?;
+        let input = js.get_stream("in").await?;
+        let c = input
+            .create_consumer(consumer::pull::Config {
+                ack_policy: consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await?;
+        let t = Instant::now();
+        let mut pending = std::collections::VecDeque::new();
+        let mut n = 0u64;
+        while n < records {
+            let mut batch = c.fetch().max_messages(5000).messages().await?;
+            while let Some(m) = batch.next().await {
+                let m = m.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let seq = m
+                    .info()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .stream_sequence;
+                let mut h = async_nats::HeaderMap::new();
+                h.insert(
+                    async_nats::header::NATS_MESSAGE_ID,
+                    format!("raw/{seq}/0").as_str(),
+                );
+                let f = js
+                    .publish_with_headers(out_subject.to_string(), h, m.payload.clone())
+                    .await?;
+                pending.push_back(f);
+                if pending.len() >= 4096
+                    && let Some(f) = pending.pop_front()
+                {
+                    f.await?;
+                }
+                n += 1;
+            }
+        }
+        for f in pending {
+            f.await?;
+        }
+        Ok(records as f64 / t.elapsed().as_secs_f64())
+    })
 }

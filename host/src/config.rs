@@ -453,10 +453,7 @@ impl JobConfig {
         let dead_letter = match raw.dead_letter {
             Some(s) => resolve_sink(s),
             None => SinkConfig::File {
-                path: state_dir
-                    .parent()
-                    .unwrap_or(base)
-                    .join("dead-letter.jsonl"),
+                path: state_dir.parent().unwrap_or(base).join("dead-letter.jsonl"),
             },
         };
         Ok(JobConfig {

@@ -11,7 +11,7 @@ pub mod nats;
 pub mod sink;
 pub mod source;
 
-pub use sink::{Origin, OutputRecord, Sink};
+pub use sink::{Durable, Origin, OutputRecord, Sink};
 pub use source::{Source, SourceRecord};
 
 /// I/O failures of sources and sinks.

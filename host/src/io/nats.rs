@@ -587,15 +587,24 @@ impl Sink for NatsSink {
     }
 
     fn flush(&mut self) -> Result<(), IoError> {
+        let finish = self.durable()?;
+        finish()
+    }
+
+    fn durable(&mut self) -> Result<super::sink::Durable, IoError> {
         let pending = std::mem::take(&mut self.pending);
         let subject = self.subject.clone();
-        self.conn.block_on(async move {
-            for f in pending {
-                f.await
-                    .map_err(|e| nats_err(format!("publish to {subject} not acknowledged"), e))?;
-            }
-            Ok(())
-        })
+        let conn = self.conn.clone();
+        Ok(Box::new(move || {
+            conn.block_on(async move {
+                for f in pending {
+                    f.await.map_err(|e| {
+                        nats_err(format!("publish to {subject} not acknowledged"), e)
+                    })?;
+                }
+                Ok(())
+            })
+        }))
     }
 
     fn written(&self) -> u64 {

@@ -36,12 +36,22 @@ pub struct OutputRecord<'a> {
     pub origin: Origin<'a>,
 }
 
+/// Finishes making a sink's writes durable (see [`Sink::durable`]).
+pub type Durable = Box<dyn FnOnce() -> Result<(), IoError> + Send>;
+
 /// Where output records go. One per worker; a sink's handles may share one target.
 pub trait Sink: Send {
     /// Writes the outputs of one batch, in order.
     fn write(&mut self, records: &[OutputRecord<'_>]) -> Result<(), IoError>;
-    /// Makes everything written so far durable (before a checkpoint completes).
+    /// Makes everything written so far durable.
     fn flush(&mut self) -> Result<(), IoError>;
+    /// Starts making everything written so far durable and returns what finishes it: the
+    /// checkpoint that covers these writes runs it (on the committer thread) before it
+    /// completes, while the worker goes on writing. By default, flushes at once.
+    fn durable(&mut self) -> Result<Durable, IoError> {
+        self.flush()?;
+        Ok(Box::new(|| Ok(())))
+    }
     /// Records written through this handle.
     fn written(&self) -> u64;
 }

@@ -7,7 +7,8 @@
 //! worker has processed exactly the records up to those positions when it hands over its
 //! state. The state writes of all workers and the checkpoint record are committed in one
 //! synced RocksDB batch (C1), on a committer thread while processing goes on: the pause is
-//! the barrier pass, not the write. Commits happen in checkpoint order, one at a time, and
+//! the barrier pass, not the write. The committer first waits until every output the
+//! checkpoint covers is durable (acknowledged by the output stream), then commits. Commits happen in checkpoint order, one at a time, and
 //! a worker evicts drained entries only once their commit is durable.
 
 pub mod worker;
@@ -94,7 +95,8 @@ pub struct JobReport {
     pub resumed_from: Option<CheckpointRecord>,
     /// The last completed checkpoint.
     pub last_checkpoint: Option<CheckpointRecord>,
-    /// Longest checkpoint commit (the coordinator's pause).
+    /// Longest time a worker stopped processing for a checkpoint barrier (flushing its
+    /// sinks' buffers and draining its dirty state).
     pub max_checkpoint_pause: Duration,
     /// Wall time from the first record to the final checkpoint.
     pub elapsed: Duration,
@@ -307,7 +309,7 @@ struct Coordinator {
 struct Commit {
     record: CheckpointRecord,
     writes: usize,
-    handle: std::thread::JoinHandle<Result<Duration, CheckpointError>>,
+    handle: std::thread::JoinHandle<Result<Duration, JobError>>,
 }
 
 impl Coordinator {
@@ -425,18 +427,24 @@ impl Coordinator {
     fn checkpoint(&mut self, dead_letter: &mut dyn Sink) -> Result<(), JobError> {
         let started = Instant::now();
         let id = self.next_id;
-        dead_letter.flush()?;
         for w in 0..self.to_workers.len() {
             self.send(w, ToWorker::Barrier(id))?;
         }
         let mut ops: Vec<WriteOp> = Vec::new();
+        let mut durable = vec![dead_letter.durable()?];
         let mut acked = 0;
         while acked < self.to_workers.len() {
             match self.ack_rx.recv() {
                 Ok(FromWorker::Ack {
-                    id: got, ops: part, ..
+                    id: got,
+                    ops: part,
+                    durable: outputs,
+                    pause,
+                    ..
                 }) if got == id => {
+                    self.max_pause = self.max_pause.max(pause);
                     ops.extend(part);
+                    durable.extend(outputs);
                     acked += 1;
                 }
                 Ok(FromWorker::Ack { .. }) => {
@@ -449,7 +457,11 @@ impl Coordinator {
         }
         // One commit at a time, in order: the previous one must be durable first.
         self.finish_commit()?;
-        self.max_pause = self.max_pause.max(started.elapsed());
+        tracing::trace!(
+            checkpoint = id,
+            barrier_ms = started.elapsed().as_secs_f64() * 1e3,
+            "barrier pass"
+        );
         let record = CheckpointRecord {
             format: checkpoint::CHECKPOINT_FORMAT,
             id,
@@ -467,7 +479,12 @@ impl Coordinator {
             .name("eddy-commit".into())
             .spawn(move || {
                 let t = Instant::now();
-                checkpoint::commit(&db, ops, &to_write).map(|()| t.elapsed())
+                // Outputs first: a checkpoint must never cover an output not yet stored.
+                for finish in durable {
+                    finish()?;
+                }
+                checkpoint::commit(&db, ops, &to_write)?;
+                Ok(t.elapsed())
             })
             .map_err(|e| JobError::Worker(format!("cannot start the committer thread: {e}")))?;
         self.committing = Some(Commit {

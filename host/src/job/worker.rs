@@ -15,7 +15,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use foldhash::fast::RandomState;
 
 use super::{JobError, Stats};
-use crate::io::{Origin, OutputRecord, Sink, SourceRecord};
+use crate::io::{Durable, Origin, OutputRecord, Sink, SourceRecord};
 use crate::runtime::batch::{self, Encoder};
 use crate::runtime::{CallError, Instance, Prepared};
 use crate::state::host::OperatorContext;
@@ -33,7 +33,6 @@ pub enum ToWorker {
 }
 
 /// Messages from a worker to the coordinator.
-#[derive(Debug)]
 pub enum FromWorker {
     /// The worker's part of checkpoint `id`.
     Ack {
@@ -43,11 +42,32 @@ pub enum FromWorker {
         worker: usize,
         /// State writes.
         ops: Vec<WriteOp>,
+        /// What makes the worker's outputs up to the barrier durable; the checkpoint runs
+        /// it before it completes.
+        durable: Vec<Durable>,
+        /// How long the worker stopped processing for the barrier.
+        pause: std::time::Duration,
     },
     /// The cache is over budget: please checkpoint soon so that it can evict.
     WantCheckpoint,
     /// The worker stopped on an error it cannot isolate.
     Fatal(JobError),
+}
+
+impl std::fmt::Debug for FromWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FromWorker::Ack {
+                id, worker, ops, ..
+            } => write!(
+                f,
+                "Ack(checkpoint {id}, worker {worker}, {} writes)",
+                ops.len()
+            ),
+            FromWorker::WantCheckpoint => f.write_str("WantCheckpoint"),
+            FromWorker::Fatal(e) => write!(f, "Fatal({e})"),
+        }
+    }
 }
 
 /// What a worker needs to run.
@@ -147,14 +167,16 @@ impl Worker {
     }
 
     fn barrier(&mut self, id: u64, tx: &Sender<FromWorker>) -> Result<(), JobError> {
-        self.sink.flush()?;
-        self.dead_letter.flush()?;
+        let started = std::time::Instant::now();
+        let durable = vec![self.sink.durable()?, self.dead_letter.durable()?];
         let mut ops = Vec::new();
         self.host()?.keyed.drain_dirty(&mut ops);
         let _ = tx.send(FromWorker::Ack {
             id,
             worker: self.index,
             ops,
+            durable,
+            pause: started.elapsed(),
         });
         Ok(())
     }
