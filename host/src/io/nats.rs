@@ -206,13 +206,24 @@ impl NatsConn {
         let _inside = self.rt.enter();
         jetstream::ContextBuilder::new()
             .max_ack_inflight(ACK_WINDOW + 64)
-            .timeout(Duration::from_secs(5))
+            // Also how long a lost ack takes to notice: short, so a server restart costs
+            // seconds, not minutes.
+            .timeout(Duration::from_secs(2))
             .build(self.client.clone())
     }
 
     /// Runs a future to completion on the connection's runtime.
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
+    }
+
+    fn unacknowledged(&self, subject: &str) -> Unacknowledged {
+        Unacknowledged {
+            client: self.client.clone(),
+            js: self.js(),
+            subject: subject.to_string(),
+            queue: VecDeque::new(),
+        }
     }
 
     /// Creates stream `name` over `subjects` if it does not exist; returns its duplicate
@@ -525,13 +536,115 @@ impl super::Source for NatsSource {
     }
 }
 
+/// How often a sink publishes its unacknowledged window again before it gives up.
+const MAX_REPUBLISH: u32 = 10;
+
+/// How long a sink waits for the server to come back before it gives up.
+const RECONNECT_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A published message not yet acknowledged, kept so it can be published again.
+struct Unacked {
+    headers: HeaderMap,
+    payload: bytes::Bytes,
+    ack: PublishAckFuture,
+}
+
+/// The unacknowledged publishes of one sink, in order. When an ack fails (the connection
+/// dropped, the server restarted), it waits for the client to reconnect and publishes every
+/// message still unacknowledged again, with the same ids: the stream drops the ones it
+/// already stored.
+struct Unacknowledged {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    subject: String,
+    queue: VecDeque<Unacked>,
+}
+
+impl Unacknowledged {
+    async fn publish(&mut self, headers: HeaderMap, payload: bytes::Bytes) -> Result<(), IoError> {
+        let ack = loop {
+            match self
+                .js
+                .publish_with_headers(self.subject.clone(), headers.clone(), payload.clone())
+                .await
+            {
+                Ok(ack) => break ack,
+                Err(e) => {
+                    tracing::warn!(subject = %self.subject, error = %e, "publish failed; waiting for the server");
+                    self.wait_connected().await?;
+                }
+            }
+        };
+        self.queue.push_back(Unacked {
+            headers,
+            payload,
+            ack,
+        });
+        Ok(())
+    }
+
+    /// Waits until the oldest publish is acknowledged; after a failed ack, publishes the
+    /// whole unacknowledged window again (a bounded number of times).
+    async fn settle_front(&mut self) -> Result<(), IoError> {
+        let mut attempts = 0;
+        while let Some(front) = self.queue.pop_front() {
+            let error = match front.ack.await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            attempts += 1;
+            if attempts > MAX_REPUBLISH {
+                return Err(nats_err(
+                    format!(
+                        "publishes to {} are not acknowledged after {MAX_REPUBLISH} attempts",
+                        self.subject
+                    ),
+                    error,
+                ));
+            }
+            tracing::warn!(subject = %self.subject, %error, unacknowledged = self.queue.len() + 1,
+                "publish not acknowledged; publishing the unacknowledged window again");
+            let mut again = vec![(front.headers, front.payload)];
+            again.extend(
+                std::mem::take(&mut self.queue)
+                    .into_iter()
+                    .map(|u| (u.headers, u.payload)),
+            );
+            self.wait_connected().await?;
+            for (headers, payload) in again {
+                self.publish(headers, payload).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn settle_all(&mut self) -> Result<(), IoError> {
+        while !self.queue.is_empty() {
+            self.settle_front().await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_connected(&self) -> Result<(), IoError> {
+        let deadline = Instant::now() + RECONNECT_DEADLINE;
+        while self.client.connection_state() != async_nats::connection::State::Connected {
+            if Instant::now() > deadline {
+                return Err(IoError::Nats(format!(
+                    "lost the NATS server and it did not come back within {RECONNECT_DEADLINE:?}; restart the job once it is up (it resumes from its last checkpoint)"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+}
+
 /// Publishes outputs to a subject with `Nats-Msg-Id = {job}/{operator}/{stream}/{seq}/{index}`.
 pub struct NatsSink {
     conn: Arc<NatsConn>,
-    js: jetstream::Context,
     subject: String,
     id_prefix: String,
-    pending: VecDeque<PublishAckFuture>,
+    pending: Unacknowledged,
     written: u64,
 }
 
@@ -539,11 +652,10 @@ impl NatsSink {
     /// A sink for job `job`, operator `uid`, publishing to `subject`.
     pub fn new(conn: Arc<NatsConn>, subject: &str, job: &str, uid: &str) -> NatsSink {
         NatsSink {
-            js: conn.js(),
+            pending: conn.unacknowledged(subject),
             conn,
             subject: subject.to_string(),
             id_prefix: format!("{job}/{uid}"),
-            pending: VecDeque::new(),
             written: 0,
         }
     }
@@ -566,18 +678,9 @@ impl Sink for NatsSink {
                 for (k, v) in r.headers {
                     h.append(*k, *v);
                 }
-                let f = self
-                    .js
-                    .publish_with_headers(self.subject.clone(), h, r.value.to_vec().into())
-                    .await
-                    .map_err(|e| nats_err(format!("cannot publish to {}", self.subject), e))?;
-                self.pending.push_back(f);
-                if self.pending.len() >= ACK_WINDOW
-                    && let Some(f) = self.pending.pop_front()
-                {
-                    f.await.map_err(|e| {
-                        nats_err(format!("publish to {} not acknowledged", self.subject), e)
-                    })?;
+                self.pending.publish(h, r.value.to_vec().into()).await?;
+                if self.pending.queue.len() >= ACK_WINDOW {
+                    self.pending.settle_front().await?;
                 }
             }
             Ok::<(), IoError>(())
@@ -592,19 +695,10 @@ impl Sink for NatsSink {
     }
 
     fn durable(&mut self) -> Result<super::sink::Durable, IoError> {
-        let pending = std::mem::take(&mut self.pending);
-        let subject = self.subject.clone();
+        let mut pending = self.conn.unacknowledged(&self.subject);
+        std::mem::swap(&mut pending, &mut self.pending);
         let conn = self.conn.clone();
-        Ok(Box::new(move || {
-            conn.block_on(async move {
-                for f in pending {
-                    f.await.map_err(|e| {
-                        nats_err(format!("publish to {subject} not acknowledged"), e)
-                    })?;
-                }
-                Ok(())
-            })
-        }))
+        Ok(Box::new(move || conn.block_on(pending.settle_all())))
     }
 
     fn written(&self) -> u64 {
