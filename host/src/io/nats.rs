@@ -534,6 +534,11 @@ impl super::Source for NatsSource {
         conn.block_on(self.fetch(out, max))?;
         Ok(self.end.is_none_or(|end| self.next <= end))
     }
+
+    fn lag(&mut self) -> Option<u64> {
+        let last = self.conn.last_sequence(&self.stream).ok()?;
+        Some(last.saturating_sub(self.next - 1))
+    }
 }
 
 /// How often a sink publishes its unacknowledged window again before it gives up.

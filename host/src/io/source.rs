@@ -31,6 +31,10 @@ pub trait Source: Send {
     fn name(&self) -> &str;
     /// Appends up to `max` records to `out`; returns `false` once the input is exhausted.
     fn poll(&mut self, out: &mut Vec<SourceRecord>, max: usize) -> Result<bool, IoError>;
+    /// Records available but not yet read (the lag), when the source can tell.
+    fn lag(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 /// Opens the source of `cfg`, resuming after position `after` (0: from the start). A NATS

@@ -258,6 +258,7 @@ impl Job {
             max_pause: Duration::ZERO,
             want_checkpoint: false,
             committing: None,
+            last_commit: Duration::ZERO,
         };
         coord.next_id = coord.job.resumed_from.as_ref().map_or(0, |c| c.id) + 1;
         let started = Instant::now();
@@ -303,6 +304,7 @@ struct Coordinator {
     max_pause: Duration,
     want_checkpoint: bool,
     committing: Option<Commit>,
+    last_commit: Duration,
 }
 
 /// A checkpoint being written on the committer thread.
@@ -329,6 +331,7 @@ impl Coordinator {
         let interval = cfg.state.checkpoint_interval;
         let mut last_cp = Instant::now();
         let mut last_progress = Instant::now();
+        let mut progress_in = 0u64;
         let mut polled: Vec<SourceRecord> = Vec::with_capacity(poll);
         loop {
             polled.clear();
@@ -378,13 +381,20 @@ impl Coordinator {
             if let Some(every) = opts.progress_every
                 && last_progress.elapsed() >= every
             {
-                last_progress = Instant::now();
+                let records_in = stats.records_in.load(Ordering::Relaxed);
+                let rate =
+                    (records_in - progress_in) as f64 / last_progress.elapsed().as_secs_f64();
+                (last_progress, progress_in) = (Instant::now(), records_in);
+                let lag = src.lag().map_or_else(|| "-".to_string(), |l| l.to_string());
                 tracing::info!(
-                    records_in = stats.records_in.load(Ordering::Relaxed),
+                    records_in,
                     records_out = stats.records_out.load(Ordering::Relaxed),
                     dead_letters = stats.dead_letters.load(Ordering::Relaxed),
+                    per_second = rate.round(),
                     position = self.position,
+                    lag = %lag,
                     last_checkpoint = self.last.as_ref().map_or(0, |c| c.id),
+                    last_commit_ms = self.last_commit.as_secs_f64() * 1e3,
                     "progress"
                 );
             }
@@ -509,6 +519,7 @@ impl Coordinator {
         tracing::debug!(checkpoint = c.record.id, writes = c.writes, commit_ms = took.as_secs_f64() * 1e3,
             positions = ?c.record.positions, "checkpoint complete");
         let id = c.record.id;
+        self.last_commit = took;
         self.checkpoints += 1;
         self.last = Some(c.record);
         for w in 0..self.to_workers.len() {
