@@ -11,6 +11,7 @@
 //! checkpoint covers is durable (acknowledged by the output stream), then commits. Commits happen in checkpoint order, one at a time, and
 //! a worker evicts drained entries only once their commit is durable.
 
+pub mod fault;
 pub mod worker;
 
 /// Least records the coordinator reads per poll and sends per message to a worker.
@@ -493,7 +494,9 @@ impl Coordinator {
                 for finish in durable {
                     finish()?;
                 }
+                fault::hit("before-commit");
                 checkpoint::commit(&db, ops, &to_write)?;
+                fault::hit("after-commit");
                 Ok(t.elapsed())
             })
             .map_err(|e| JobError::Worker(format!("cannot start the committer thread: {e}")))?;

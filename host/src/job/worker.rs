@@ -314,6 +314,7 @@ impl Worker {
 
         host.keyed.begin();
         let result = instance.process(enc.finish());
+        super::fault::hit("after-process");
         let host = instance.host();
         let out = match result {
             Ok(out) => out,
@@ -361,6 +362,7 @@ impl Worker {
             })
             .collect();
         self.sink.write(&outputs)?;
+        super::fault::hit("after-emit");
         self.stats
             .records_in
             .fetch_add(records.len() as u64, Ordering::Relaxed);

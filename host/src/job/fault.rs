@@ -1,0 +1,43 @@
+//! Fault injection for crash tests: `EDDY_FAULT=<point>:<n>` aborts the process (as
+//! `kill -9` would: no cleanup, no final checkpoint) the n-th time execution reaches the
+//! named point. Read once; when unset, a hit costs one relaxed atomic load.
+//!
+//! Points: `after-process` (a batch's `process` returned, its effects not yet applied),
+//! `after-emit` (a batch's outputs handed to the sink, not yet checkpointed),
+//! `before-commit` (a checkpoint's outputs are durable, its state write not yet made),
+//! `after-commit` (the checkpoint is durable, the workers not yet told).
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Fault {
+    point: String,
+    at: u64,
+    hits: AtomicU64,
+}
+
+fn fault() -> Option<&'static Fault> {
+    static FAULT: OnceLock<Option<Fault>> = OnceLock::new();
+    FAULT
+        .get_or_init(|| {
+            let spec = std::env::var("EDDY_FAULT").ok()?;
+            let (point, at) = spec.split_once(':').unwrap_or((spec.as_str(), "1"));
+            Some(Fault {
+                point: point.to_string(),
+                at: at.parse().ok()?,
+                hits: AtomicU64::new(0),
+            })
+        })
+        .as_ref()
+}
+
+/// Marks reaching `point`; aborts the process if `EDDY_FAULT` says so.
+pub fn hit(point: &str) {
+    if let Some(f) = fault()
+        && f.point == point
+        && f.hits.fetch_add(1, Ordering::Relaxed) + 1 == f.at
+    {
+        eprintln!("EDDY_FAULT: aborting at {point} (hit {})", f.at);
+        std::process::abort();
+    }
+}
