@@ -279,6 +279,8 @@ impl Job {
             let _ = h.join();
         }
         result?;
+        // A clean stop leaves nothing for the next start to replay.
+        job.db.flush()?;
         Ok(JobReport {
             records_in: stats.records_in.load(Ordering::Relaxed),
             records_out: stats.records_out.load(Ordering::Relaxed),
