@@ -116,6 +116,114 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Keeps a copy of the database as checkpoint `id` under `retained` and deletes all but the
+/// newest `keep` copies. Copies are named by zero-padded id so that name order is age order.
+pub fn retain(
+    db: &StateDb,
+    retained: &std::path::Path,
+    id: u64,
+    keep: u32,
+) -> Result<(), CheckpointError> {
+    let io = |e: std::io::Error| CheckpointError::Corrupt {
+        dir: retained.to_path_buf(),
+        why: format!("cannot keep a checkpoint copy: {e}"),
+    };
+    std::fs::create_dir_all(retained).map_err(io)?;
+    let path = retained.join(format!("{id:020}"));
+    if path.exists() {
+        std::fs::remove_dir_all(&path).map_err(io)?;
+    }
+    db.copy_to(&path)?;
+    let mut copies = retained_copies(retained);
+    while copies.len() > keep as usize {
+        let oldest = copies.remove(0);
+        std::fs::remove_dir_all(&oldest).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// The retained copies under `retained`, oldest first.
+pub fn retained_copies(retained: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut copies: Vec<std::path::PathBuf> = std::fs::read_dir(retained)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.len() == 20))
+                .collect()
+        })
+        .unwrap_or_default();
+    copies.sort();
+    copies
+}
+
+/// Opens the state at `dir` and reads its checkpoint. When that fails — the database does
+/// not open, or its checkpoint record fails its checksum — the damaged directory is moved
+/// aside and the newest retained copy that opens and verifies takes its place. Every step
+/// is logged with the directories involved.
+pub fn open_or_fall_back(
+    dir: &std::path::Path,
+    retained: &std::path::Path,
+    max_key_groups: u32,
+) -> Result<(StateDb, Option<CheckpointRecord>), CheckpointError> {
+    let first = match StateDb::open(dir, max_key_groups) {
+        Ok(db) => match read_latest(&db) {
+            Ok(cp) => return Ok((db, cp)),
+            Err(e) => e,
+        },
+        // Refusals that are not damage (in use, other key-group count) stand.
+        Err(e @ StateError::Incompatible { .. }) => return Err(e.into()),
+        Err(e) => e.into(),
+    };
+    let copies = retained_copies(retained);
+    if copies.is_empty() {
+        return Err(first);
+    }
+    let aside = dir.with_extension(format!("damaged-{}", now_ms()));
+    tracing::error!(state = %dir.display(), error = %first, moved_to = %aside.display(),
+        "the newest checkpoint is damaged; falling back to a retained one");
+    std::fs::rename(dir, &aside).map_err(|e| CheckpointError::Corrupt {
+        dir: dir.to_path_buf(),
+        why: format!(
+            "cannot move the damaged state aside to {}: {e}",
+            aside.display()
+        ),
+    })?;
+    for copy in copies.iter().rev() {
+        if let Err(e) = copy_dir(copy, dir) {
+            tracing::error!(copy = %copy.display(), error = %e, "cannot restore this retained checkpoint");
+            let _ = std::fs::remove_dir_all(dir);
+            continue;
+        }
+        match StateDb::open(dir, max_key_groups)
+            .map_err(CheckpointError::from)
+            .and_then(|db| {
+                let cp = read_latest(&db)?;
+                Ok((db, cp))
+            }) {
+            Ok((db, cp)) => {
+                tracing::warn!(copy = %copy.display(), checkpoint = cp.as_ref().map_or(0, |c| c.id),
+                    "restored a retained checkpoint; records after it are processed again");
+                return Ok((db, cp));
+            }
+            Err(e) => {
+                tracing::error!(copy = %copy.display(), error = %e, "this retained checkpoint is damaged too");
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+    Err(first)
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        // Copies, not links: the restored database will write to its files.
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

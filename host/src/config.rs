@@ -116,6 +116,13 @@ pub struct RawState {
     /// How often state and positions are made durable together, e.g. "1s".
     #[serde(default, with = "humantime_serde")]
     pub checkpoint_interval: Option<Duration>,
+    /// Older checkpoints kept as openable copies, to fall back on when the newest is
+    /// damaged (0: none).
+    #[serde(default)]
+    pub retained_checkpoints: Option<u32>,
+    /// Keep a copy of every n-th checkpoint.
+    #[serde(default)]
+    pub retain_every: Option<u32>,
 }
 
 /// `[source]`: where records come from.
@@ -305,6 +312,19 @@ pub struct StateConfig {
     pub cache_bytes: usize,
     /// Checkpoint interval.
     pub checkpoint_interval: Duration,
+    /// Retained copies kept.
+    pub retained_checkpoints: u32,
+    /// Keep a copy of every n-th checkpoint.
+    pub retain_every: u32,
+}
+
+impl StateConfig {
+    /// The folder of retained checkpoint copies: `<state dir>-retained`.
+    pub fn retained_dir(&self) -> PathBuf {
+        let mut name = self.dir.file_name().unwrap_or_default().to_os_string();
+        name.push("-retained");
+        self.dir.with_file_name(name)
+    }
 }
 
 const MIB: usize = 1024 * 1024;
@@ -329,6 +349,10 @@ pub mod defaults {
     pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
     /// Upper bound of key groups (they are stored as u16).
     pub const KEY_GROUPS_LIMIT: u32 = 32_768;
+    /// Retained checkpoint copies.
+    pub const RETAINED_CHECKPOINTS: u32 = 2;
+    /// Keep a copy of every n-th checkpoint.
+    pub const RETAIN_EVERY: u32 = 10;
     /// Duplicate window of output streams eddy creates.
     pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 }
@@ -479,6 +503,15 @@ impl JobConfig {
                 max_key_groups,
                 cache_bytes: cache_mib as usize * MIB,
                 checkpoint_interval,
+                retained_checkpoints: raw
+                    .state
+                    .retained_checkpoints
+                    .unwrap_or(defaults::RETAINED_CHECKPOINTS),
+                retain_every: raw
+                    .state
+                    .retain_every
+                    .unwrap_or(defaults::RETAIN_EVERY)
+                    .max(1),
             },
         })
     }

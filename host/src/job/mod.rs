@@ -153,9 +153,13 @@ impl Job {
     /// Loads the module, opens (or creates) the state and reads its last checkpoint.
     pub fn open(cfg: JobConfig, runtime: Arc<Runtime>) -> Result<Job, JobError> {
         let module = runtime.load(&cfg.operator.module)?;
-        let db = Arc::new(StateDb::open(&cfg.state.dir, cfg.state.max_key_groups)?);
+        let (db, resumed_from) = checkpoint::open_or_fall_back(
+            &cfg.state.dir,
+            &cfg.state.retained_dir(),
+            cfg.state.max_key_groups,
+        )?;
+        let db = Arc::new(db);
         db.register(&cfg.operator.uid, &module.info.states)?;
-        let resumed_from = checkpoint::read_latest(&db)?;
         if let Some(cp) = &resumed_from {
             if cp.module_sha256 != module.sha256 {
                 tracing::info!(was = %cp.module_sha256, now = %module.sha256,
@@ -487,6 +491,10 @@ impl Coordinator {
         };
         let db = self.job.db.clone();
         let to_write = record.clone();
+        let state = &self.job.cfg.state;
+        let retain = (state.retained_checkpoints > 0
+            && id.is_multiple_of(u64::from(state.retain_every)))
+        .then(|| (state.retained_dir(), state.retained_checkpoints));
         let writes = ops.len();
         let handle = std::thread::Builder::new()
             .name("eddy-commit".into())
@@ -499,6 +507,9 @@ impl Coordinator {
                 fault::hit("before-commit");
                 checkpoint::commit(&db, ops, &to_write)?;
                 fault::hit("after-commit");
+                if let Some((dir, keep)) = retain {
+                    checkpoint::retain(&db, &dir, id, keep)?;
+                }
                 Ok(t.elapsed())
             })
             .map_err(|e| JobError::Worker(format!("cannot start the committer thread: {e}")))?;

@@ -366,6 +366,13 @@ impl StateDb {
         self.db.write_opt(batch, &wo).map_err(|e| self.db_err(e))
     }
 
+    /// Writes a consistent, openable copy of the database to `path` (hard links to the
+    /// immutable SST files, copies of the rest): a retained checkpoint.
+    pub fn copy_to(&self, path: &Path) -> Result<(), StateError> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(|e| self.db_err(e))?;
+        cp.create_checkpoint(path).map_err(|e| self.db_err(e))
+    }
+
     /// Writes the memtables to SST files, so that the next open has no WAL to replay.
     pub fn flush(&self) -> Result<(), StateError> {
         self.db.flush().map_err(|e| self.db_err(e))
