@@ -191,3 +191,38 @@ pub fn eddy(args: &[&str], cwd: &Path) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `eddy run JOB` in `cwd`, ready to spawn: warnings only, stderr piped, no progress lines.
+pub fn eddy_run(job: &Path, cwd: &Path) -> Command {
+    let mut c = Command::new(eddy_bin());
+    c.args(["run", job.to_str().unwrap(), "--progress-every", "0s"])
+        .current_dir(cwd)
+        .env("EDDY_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+/// Starts `eddy run JOB` once per delay and kills it with SIGKILL after that many
+/// milliseconds; returns how many runs were still running when killed.
+pub fn kill_runs_after(job: &Path, cwd: &Path, delays_ms: &[u64]) -> usize {
+    let mut killed = 0;
+    for &ms in delays_ms {
+        let mut child = eddy_run(job, cwd).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        let _ = child.wait();
+    }
+    killed
+}
+
+/// Runs `eddy run JOB` to the end and asserts it succeeded; returns its stderr.
+pub fn run_to_end(job: &Path, cwd: &Path) -> String {
+    let out = eddy_run(job, cwd).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}

@@ -2,10 +2,7 @@
 //! restarted on the same state directory ends with exactly the right state — no record's
 //! effect lost or counted twice — because state and positions are committed together.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-use eddy_tests::{eddy_bin, operator, read_pairs};
+use eddy_tests::{kill_runs_after, operator, read_pairs, run_to_end};
 
 #[test]
 fn kill_9_at_random_instants_then_restart_ends_exact() {
@@ -35,38 +32,13 @@ checkpoint-interval = "50ms"
         ),
     )
     .unwrap();
-    let run = || {
-        Command::new(eddy_bin())
-            .args(["run", job.to_str().unwrap(), "--progress-every", "0s"])
-            .current_dir(dir.path())
-            .env("EDDY_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    // Kill it several times at different instants, while it runs.
-    let mut killed = 0;
-    for delay_ms in [300u64, 450, 250, 600] {
-        let mut child = run();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            killed += 1;
-        }
-        let _ = child.wait();
-    }
+    // Kill it several times at different instants, while it runs; then let it finish.
+    let killed = kill_runs_after(&job, dir.path(), &[300, 450, 250, 600]);
     assert!(
         killed > 0,
         "the job finished before any kill; make it longer"
     );
-    // Let it finish.
-    let out = run().wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_to_end(&job, dir.path());
 
     // The file sink is at-least-once across crashes, but the state is exact: the last count
     // emitted for every word is its true count, and each word's counts rise by one.

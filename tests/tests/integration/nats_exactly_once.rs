@@ -4,7 +4,6 @@
 //! (replays carry the same message ids and the stream drops them).
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use eddy_host::config::JobConfig;
 use eddy_host::io::nats::{LocalServer, NatsConn};
 use eddy_host::job::{Job, RunOptions};
 use eddy_host::runtime::Runtime;
-use eddy_tests::{eddy_bin, operator};
+use eddy_tests::{eddy_run, kill_runs_after, operator, run_to_end};
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -149,41 +148,12 @@ fn word_count_over_200k_records_from_jetstream_is_exact() {
 #[test]
 fn kill_9_during_processing_and_checkpoints_then_restart_is_exactly_once() {
     let s = setup(150_000, 500, "100ms");
-    let run = || {
-        Command::new(eddy_bin())
-            .args([
-                "run",
-                s.job_file().to_str().unwrap(),
-                "--progress-every",
-                "0s",
-            ])
-            .current_dir(s.dir.path())
-            .env("EDDY_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut killed = 0;
-    for delay_ms in [700u64, 900, 500, 1100, 800] {
-        let mut child = run();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            killed += 1;
-        }
-        let _ = child.wait();
-    }
+    let killed = kill_runs_after(&s.job_file(), s.dir.path(), &[700, 900, 500, 1100, 800]);
     assert!(
         killed > 0,
         "the job always finished before the kill; give it more records"
     );
-    let out = run().wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_to_end(&s.job_file(), s.dir.path());
     s.assert_exactly_once();
 }
 
@@ -202,15 +172,7 @@ fn an_abort_at_every_named_point_then_restart_is_exactly_once() {
         "before-commit:2",
     ];
     for fault in faults {
-        let out = Command::new(eddy_bin())
-            .args([
-                "run",
-                s.job_file().to_str().unwrap(),
-                "--progress-every",
-                "0s",
-            ])
-            .current_dir(s.dir.path())
-            .env("EDDY_LOG", "warn")
+        let out = eddy_run(&s.job_file(), s.dir.path())
             .env("EDDY_FAULT", fault)
             .output()
             .unwrap();
@@ -220,41 +182,14 @@ fn an_abort_at_every_named_point_then_restart_is_exactly_once() {
             "{fault} did not abort the job: {stderr}"
         );
     }
-    let out = Command::new(eddy_bin())
-        .args([
-            "run",
-            s.job_file().to_str().unwrap(),
-            "--progress-every",
-            "0s",
-        ])
-        .current_dir(s.dir.path())
-        .env("EDDY_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_to_end(&s.job_file(), s.dir.path());
     s.assert_exactly_once();
 }
 
 #[test]
 fn a_nats_server_restart_mid_run_is_ridden_through_exactly_once() {
     let mut s = setup(150_000, 500, "200ms");
-    let mut child = Command::new(eddy_bin())
-        .args([
-            "run",
-            s.job_file().to_str().unwrap(),
-            "--progress-every",
-            "0s",
-        ])
-        .current_dir(s.dir.path())
-        .env("EDDY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = eddy_run(&s.job_file(), s.dir.path()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(700));
     assert!(
         child.try_wait().unwrap().is_none(),
