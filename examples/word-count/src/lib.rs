@@ -8,6 +8,20 @@ use eddy_sdk::{Context, Error, Operator, Record, StateRegistry, ValueState};
 /// Counts records per key.
 pub struct WordCount {
     count: ValueState<u64>,
+    emit_every: u64,
+}
+
+/// `init` configuration: `{"emit-every": n}` emits a word's count only on every n-th
+/// occurrence (an aggregating job); the default, 1, emits on every record.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Config {
+    #[serde(default = "one")]
+    emit_every: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 impl Operator for WordCount {
@@ -17,13 +31,28 @@ impl Operator for WordCount {
     fn open(states: &mut StateRegistry) -> Self {
         Self {
             count: states.value("count"),
+            emit_every: 1,
         }
+    }
+
+    fn init(&mut self, config: &str) -> Result<(), Error> {
+        let config: Config = serde_json::from_str(config)
+            .map_err(|error| Error::invalid_config(format!("word-count config: {error}")))?;
+        if config.emit_every == 0 {
+            return Err(Error::invalid_config(
+                "word-count config: emit-every must be at least 1",
+            ));
+        }
+        self.emit_every = config.emit_every;
+        Ok(())
     }
 
     fn process(&mut self, ctx: &mut Context<'_>, record: &Record<'_>) -> Result<(), Error> {
         let count = self.count.get_or_default(ctx)? + 1;
         self.count.set(ctx, &count)?;
-        ctx.emit(record.key(), count.to_string());
+        if count % self.emit_every == 0 {
+            ctx.emit(record.key(), count.to_string());
+        }
         Ok(())
     }
 }
@@ -39,6 +68,22 @@ mod tests {
     use eddy_sdk::testing::Harness;
 
     use super::*;
+
+    #[test]
+    fn emit_every_aggregates() {
+        let mut harness = Harness::<WordCount>::new().with_config(r#"{"emit-every": 2}"#);
+        let mut emitted = Vec::new();
+        for word in ["a", "a", "b", "a", "a", "b"] {
+            emitted.extend(harness.process_utf8(word, word).unwrap());
+        }
+        let expected: Vec<(String, String)> = [("a", "2"), ("a", "4"), ("b", "2")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(emitted, expected);
+        let bad = Harness::<WordCount>::new().with_config(r#"{"emit-every": 0}"#);
+        assert!(bad.init_result().is_err());
+    }
 
     #[test]
     fn counts_per_word() {
