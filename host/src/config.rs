@@ -188,6 +188,12 @@ pub enum KeyConfig {
         /// Header name.
         name: String,
     },
+    /// A token of the NATS subject (0-based, split at `.`), e.g. index 1 of
+    /// `orders.eu.created` is `eu`.
+    SubjectToken {
+        /// Token index.
+        index: usize,
+    },
 }
 
 /// `[sink]` and `[dead-letter]`: where records go.
@@ -469,6 +475,13 @@ impl JobConfig {
             }
             nats @ SourceConfig::Nats { .. } => nats,
         };
+        if matches!(raw.key, KeyConfig::SubjectToken { .. })
+            && !matches!(source, SourceConfig::Nats { .. })
+        {
+            return Err(invalid(
+                "[key] from = \"subject-token\" needs a [source] of type \"nats\" (other sources have no subjects)".into(),
+            ));
+        }
         let resolve_sink = |s: SinkConfig| match s {
             SinkConfig::File { path: p } => SinkConfig::File { path: resolve(&p) },
             other => other,

@@ -14,15 +14,25 @@ impl KeyExtractor {
         KeyExtractor { how }
     }
 
-    /// The key of a record with this value, headers and source key; an error says why
-    /// there is none (the record then goes to the dead-letter output).
+    /// The key of a record with this value, headers, source key and (for NATS) subject; an
+    /// error says why there is none (the record then goes to the dead-letter output).
     pub fn extract(
         &self,
         source_key: Option<&[u8]>,
         value: &[u8],
         headers: &[(String, String)],
+        subject: Option<&str>,
     ) -> Result<Vec<u8>, String> {
         match &self.how {
+            KeyConfig::SubjectToken { index } => subject
+                .and_then(|s| s.split('.').nth(*index))
+                .map(|t| t.as_bytes().to_vec())
+                .ok_or_else(|| {
+                    format!(
+                        "the subject {:?} has no token {index} to take the key from",
+                        subject.unwrap_or_default()
+                    )
+                }),
             KeyConfig::RecordKey => Ok(source_key.unwrap_or(value).to_vec()),
             KeyConfig::Value => Ok(value.to_vec()),
             KeyConfig::Header { name } => headers
@@ -54,17 +64,32 @@ mod tests {
     #[test]
     fn json_field_strings_and_numbers() {
         let k = KeyExtractor::new(KeyConfig::JsonField { field: "id".into() });
-        assert_eq!(k.extract(None, br#"{"id":"a"}"#, &[]).unwrap(), b"a");
-        assert_eq!(k.extract(None, br#"{"id":7}"#, &[]).unwrap(), b"7");
+        assert_eq!(k.extract(None, br#"{"id":"a"}"#, &[], None).unwrap(), b"a");
+        assert_eq!(k.extract(None, br#"{"id":7}"#, &[], None).unwrap(), b"7");
         assert!(
-            k.extract(None, br#"{"x":7}"#, &[])
+            k.extract(None, br#"{"x":7}"#, &[], None)
                 .unwrap_err()
                 .contains("`id`")
         );
         assert!(
-            k.extract(None, b"not json", &[])
+            k.extract(None, b"not json", &[], None)
                 .unwrap_err()
                 .contains("not JSON")
+        );
+    }
+
+    #[test]
+    fn subject_tokens() {
+        let k = KeyExtractor::new(KeyConfig::SubjectToken { index: 1 });
+        assert_eq!(
+            k.extract(None, b"v", &[], Some("orders.eu.created"))
+                .unwrap(),
+            b"eu"
+        );
+        assert!(
+            k.extract(None, b"v", &[], Some("orders"))
+                .unwrap_err()
+                .contains("no token 1")
         );
     }
 
@@ -74,9 +99,9 @@ mod tests {
         let k = KeyExtractor::new(KeyConfig::Header {
             name: "user".into(),
         });
-        assert_eq!(k.extract(None, b"v", &h).unwrap(), b"u1");
+        assert_eq!(k.extract(None, b"v", &h, None).unwrap(), b"u1");
         let k = KeyExtractor::new(KeyConfig::RecordKey);
-        assert_eq!(k.extract(Some(b"rk"), b"v", &[]).unwrap(), b"rk");
-        assert_eq!(k.extract(None, b"v", &[]).unwrap(), b"v");
+        assert_eq!(k.extract(Some(b"rk"), b"v", &[], None).unwrap(), b"rk");
+        assert_eq!(k.extract(None, b"v", &[], None).unwrap(), b"v");
     }
 }

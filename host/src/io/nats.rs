@@ -494,7 +494,7 @@ impl NatsSource {
                 })
                 .unwrap_or_default();
             let value = m.payload.to_vec();
-            let (key, poison) = match self.keys.extract(None, &value, &headers) {
+            let (key, poison) = match self.keys.extract(None, &value, &headers, Some(&m.subject)) {
                 Ok(k) => (k, None),
                 Err(e) => (Vec::new(), Some(e)),
             };

@@ -178,6 +178,7 @@ impl FileSource {
             source_key.as_deref().map(str::as_bytes),
             &rec.value,
             &rec.headers,
+            None,
         ) {
             Ok(k) => rec.key = k,
             Err(e) => rec.poison = Some(e),

@@ -250,3 +250,62 @@ fn a_missing_input_stream_and_an_unreachable_server_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn keys_can_come_from_a_subject_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(&dir.path().join("nats")).unwrap();
+    let conn = NatsConn::connect(server.url()).unwrap();
+    conn.ensure_stream(
+        "orders",
+        &["orders.>".to_string()],
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    for (region, n) in [("eu", 30), ("us", 20)] {
+        let msgs = (0..n).map(|i| (format!("{region}-{i}"), b"order".to_vec()));
+        conn.publish_all(&format!("orders.{region}.created"), msgs)
+            .unwrap();
+    }
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "name = \"regions\"\n[operator]\nuid = \"count\"\nmodule = \"{}\"\n\
+             [source]\ntype = \"nats\"\nstream = \"orders\"\nbounded = true\n\
+             [key]\nfrom = \"subject-token\"\nindex = 1\n\
+             [sink]\ntype = \"nats\"\nsubject = \"per-region\"\n[nats]\nurl = \"{}\"\n",
+            operator("word_count").display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    let cfg = JobConfig::load(&job).unwrap();
+    Job::open(cfg, Arc::new(Runtime::new(None).unwrap()))
+        .unwrap()
+        .run(&RunOptions::default())
+        .unwrap();
+    let out = conn.read_stream("per-region").unwrap();
+    let last = |region: &str| {
+        out.iter()
+            .filter(|m| m.key.as_deref() == Some(region))
+            .map(|m| String::from_utf8(m.payload.clone()).unwrap())
+            .next_back()
+    };
+    assert_eq!(
+        (last("eu"), last("us")),
+        (Some("30".into()), Some("20".into()))
+    );
+
+    // A subject token key on a file source is refused when the job file is read.
+    let text = std::fs::read_to_string(&job).unwrap().replace(
+        "type = \"nats\"\nstream = \"orders\"\nbounded = true",
+        "type = \"file\"\npath = \"in.txt\"",
+    );
+    std::fs::write(&job, text).unwrap();
+    let err = JobConfig::load(&job).unwrap_err().to_string();
+    assert!(
+        err.contains("subject-token") && err.contains("nats"),
+        "{err}"
+    );
+}
