@@ -116,6 +116,13 @@ pub struct RawState {
     /// How often state and positions are made durable together, e.g. "1s".
     #[serde(default, with = "humantime_serde")]
     pub checkpoint_interval: Option<Duration>,
+    /// Least time from one checkpoint's completion to the next barrier, e.g. "500ms".
+    #[serde(default, with = "humantime_serde")]
+    pub checkpoint_min_pause: Option<Duration>,
+    /// Longest a checkpoint (waiting for output acks, then the synced write) may take
+    /// before the job stops with an error, e.g. "10m".
+    #[serde(default, with = "humantime_serde")]
+    pub checkpoint_timeout: Option<Duration>,
     /// Older checkpoints kept as openable copies, to fall back on when the newest is
     /// damaged (0: none).
     #[serde(default)]
@@ -318,6 +325,10 @@ pub struct StateConfig {
     pub cache_bytes: usize,
     /// Checkpoint interval.
     pub checkpoint_interval: Duration,
+    /// Least time from one checkpoint's completion to the next barrier.
+    pub checkpoint_min_pause: Duration,
+    /// Longest a checkpoint may take before the job stops.
+    pub checkpoint_timeout: Duration,
     /// Retained copies kept.
     pub retained_checkpoints: u32,
     /// Keep a copy of every n-th checkpoint.
@@ -355,6 +366,10 @@ pub mod defaults {
     pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
     /// Upper bound of key groups (they are stored as u16).
     pub const KEY_GROUPS_LIMIT: u32 = 32_768;
+    /// Least time between checkpoints.
+    pub const CHECKPOINT_MIN_PAUSE: Duration = Duration::ZERO;
+    /// Longest a checkpoint may take.
+    pub const CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(600);
     /// Retained checkpoint copies.
     pub const RETAINED_CHECKPOINTS: u32 = 2;
     /// Keep a copy of every n-th checkpoint.
@@ -516,6 +531,14 @@ impl JobConfig {
                 max_key_groups,
                 cache_bytes: cache_mib as usize * MIB,
                 checkpoint_interval,
+                checkpoint_min_pause: raw
+                    .state
+                    .checkpoint_min_pause
+                    .unwrap_or(defaults::CHECKPOINT_MIN_PAUSE),
+                checkpoint_timeout: raw
+                    .state
+                    .checkpoint_timeout
+                    .unwrap_or(defaults::CHECKPOINT_TIMEOUT),
                 retained_checkpoints: raw
                     .state
                     .retained_checkpoints
@@ -579,6 +602,28 @@ type = "stdout"
             Duration::from_millis(250)
         );
         assert_eq!(job.operator.config_json, r#"{"window-ms":5}"#);
+    }
+
+    #[test]
+    fn checkpoint_settings_are_read_with_defaults() {
+        let job = JobConfig::parse(MINIMAL, Path::new("wc.toml")).unwrap();
+        assert_eq!(job.state.checkpoint_min_pause, Duration::ZERO);
+        assert_eq!(job.state.checkpoint_timeout, Duration::from_secs(600));
+        assert_eq!(
+            (job.state.retained_checkpoints, job.state.retain_every),
+            (2, 10)
+        );
+        assert_eq!(
+            job.state.retained_dir(),
+            Path::new(".eddy/wc/state-retained")
+        );
+        let text = format!(
+            "{MINIMAL}[state]\ncheckpoint-min-pause = \"250ms\"\ncheckpoint-timeout = \"30s\"\nretain-every = 0\n"
+        );
+        let job = JobConfig::parse(&text, Path::new("wc.toml")).unwrap();
+        assert_eq!(job.state.checkpoint_min_pause, Duration::from_millis(250));
+        assert_eq!(job.state.checkpoint_timeout, Duration::from_secs(30));
+        assert_eq!(job.state.retain_every, 1, "0 means every checkpoint");
     }
 
     #[test]

@@ -316,6 +316,7 @@ struct Coordinator {
 
 /// A checkpoint being written on the committer thread.
 struct Commit {
+    started: Instant,
     record: CheckpointRecord,
     writes: usize,
     handle: std::thread::JoinHandle<Result<Duration, JobError>>,
@@ -336,7 +337,9 @@ impl Coordinator {
         // between threads costs microseconds, so it must not happen per record.
         let poll = (cfg.operator.batch_size as usize).max(POLL_RECORDS) * p;
         let interval = cfg.state.checkpoint_interval;
+        let (min_pause, timeout) = (cfg.state.checkpoint_min_pause, cfg.state.checkpoint_timeout);
         let mut last_cp = Instant::now();
+        let mut last_done = Instant::now();
         let mut last_progress = Instant::now();
         let mut progress_in = 0u64;
         let mut polled: Vec<SourceRecord> = Vec::with_capacity(poll);
@@ -367,12 +370,18 @@ impl Coordinator {
                 }
             }
             self.poll_acks()?;
-            if self
-                .committing
-                .as_ref()
-                .is_some_and(|c| c.handle.is_finished())
-            {
-                self.finish_commit()?;
+            if let Some(c) = &self.committing {
+                if c.handle.is_finished() {
+                    self.finish_commit()?;
+                    last_done = Instant::now();
+                } else if c.started.elapsed() > timeout {
+                    // Its writes are already drained from the caches: it cannot be
+                    // abandoned, only the job stopped (a restart resumes from the last one).
+                    return Err(JobError::Worker(format!(
+                        "checkpoint {} did not complete within checkpoint-timeout ({:?}): is the output stream or the disk stalled? Restart the job to resume from the last completed checkpoint",
+                        c.record.id, timeout
+                    )));
+                }
             }
             let stop = opts.stop.load(Ordering::Relaxed);
             if !more || stop {
@@ -380,7 +389,9 @@ impl Coordinator {
             }
             // One checkpoint in flight at a time (as Flink's default): while the previous
             // commit runs, processing goes on and the next barrier waits.
-            if (self.want_checkpoint || last_cp.elapsed() >= interval) && self.committing.is_none()
+            if (self.want_checkpoint || last_cp.elapsed() >= interval)
+                && self.committing.is_none()
+                && last_done.elapsed() >= min_pause
             {
                 self.checkpoint(dead_letter)?;
                 last_cp = Instant::now();
@@ -514,6 +525,7 @@ impl Coordinator {
             })
             .map_err(|e| JobError::Worker(format!("cannot start the committer thread: {e}")))?;
         self.committing = Some(Commit {
+            started: Instant::now(),
             record,
             writes,
             handle,
