@@ -338,35 +338,14 @@ fn nats_bench(args: &Args) -> Result<()> {
     let mut ratios = Vec::new();
     for round in 0..args.rounds {
         let raw = raw_pipeline(server.url(), args.records, &format!("raw{round}"))?;
-        let job = dir.path().join(format!("job{round}.toml"));
-        std::fs::write(
-            &job,
-            format!(
-                r#"name = "bench"
-[operator]
-uid = "word-count"
-module = "{}"
-[source]
-type = "nats"
-stream = "in"
-bounded = true
-[key]
-from = "value"
-[sink]
-type = "nats"
-subject = "eddy{round}"
-[nats]
-url = "{}"
-[state]
-dir = "state{round}"
-"#,
-                module.display(),
-                server.url()
-            ),
+        let report = run_nats_word_count(
+            dir.path(),
+            &format!("pipe{round}"),
+            "in",
+            "",
+            server.url(),
+            &module,
         )?;
-        let cfg = JobConfig::load(&job)?;
-        let runtime = Arc::new(Runtime::new(Some(dir.path().join("cache")))?);
-        let report = Job::open(cfg, runtime)?.run(&RunOptions::default())?;
         if report.records_out != args.records {
             bail!("eddy emitted {} of {}", report.records_out, args.records);
         }
@@ -398,36 +377,14 @@ dir = "state{round}"
     let mut ratios = Vec::new();
     for round in 0..args.rounds {
         let raw = raw_consume(server.url(), "agg", args.records)?;
-        let job = dir.path().join(format!("agg{round}.toml"));
-        std::fs::write(
-            &job,
-            format!(
-                r#"name = "bench-agg"
-[operator]
-uid = "word-count"
-module = "{}"
-config = {{ emit-every = 1000 }}
-[source]
-type = "nats"
-stream = "agg"
-bounded = true
-[key]
-from = "value"
-[sink]
-type = "nats"
-subject = "agg-out{round}"
-[nats]
-url = "{}"
-[state]
-dir = "agg-state{round}"
-"#,
-                module.display(),
-                server.url()
-            ),
+        let report = run_nats_word_count(
+            dir.path(),
+            &format!("agg{round}"),
+            "agg",
+            "config = { emit-every = 1000 }",
+            server.url(),
+            &module,
         )?;
-        let cfg = JobConfig::load(&job)?;
-        let runtime = Arc::new(Runtime::new(Some(dir.path().join("cache")))?);
-        let report = Job::open(cfg, runtime)?.run(&RunOptions::default())?;
         if report.records_in != args.records {
             bail!("eddy processed {} of {}", report.records_in, args.records);
         }
@@ -445,6 +402,47 @@ dir = "agg-state{round}"
         ratios[ratios.len() / 2]
     );
     Ok(())
+}
+
+/// Runs the word-count component over NATS stream `input` (bounded) into subject `name`,
+/// with state in `dir/name`, checkpoints every second; `config` is an `[operator]` line.
+fn run_nats_word_count(
+    dir: &Path,
+    name: &str,
+    input: &str,
+    config: &str,
+    url: &str,
+    module: &Path,
+) -> Result<eddy_host::job::JobReport> {
+    let job = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &job,
+        format!(
+            r#"name = "bench-{name}"
+[operator]
+uid = "word-count"
+module = "{}"
+{config}
+[source]
+type = "nats"
+stream = "{input}"
+bounded = true
+[key]
+from = "value"
+[sink]
+type = "nats"
+subject = "{name}-out"
+[nats]
+url = "{url}"
+[state]
+dir = "{name}-state"
+"#,
+            module.display()
+        ),
+    )?;
+    let cfg = JobConfig::load(&job)?;
+    let runtime = Arc::new(Runtime::new(Some(dir.join("cache")))?);
+    Ok(Job::open(cfg, runtime)?.run(&RunOptions::default())?)
 }
 
 /// Consumes a whole stream (pull, batches of 5000, no acks) and does nothing else.
