@@ -32,6 +32,16 @@ pub enum CheckpointError {
         /// What failed.
         why: String,
     },
+    /// A retained copy could not be written or removed (the state itself is intact).
+    #[error(
+        "cannot keep a copy of checkpoint in {dir}: {source}; check free space and permissions there, or set [state] retained-checkpoints = 0"
+    )]
+    Retain {
+        /// The folder of retained copies.
+        dir: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// Written by a newer eddy.
     #[error(
         "the checkpoint in {dir} has format version {found}; this eddy reads version {CHECKPOINT_FORMAT}"
@@ -124,9 +134,9 @@ pub fn retain(
     id: u64,
     keep: u32,
 ) -> Result<(), CheckpointError> {
-    let io = |e: std::io::Error| CheckpointError::Corrupt {
+    let io = |source: std::io::Error| CheckpointError::Retain {
         dir: retained.to_path_buf(),
-        why: format!("cannot keep a checkpoint copy: {e}"),
+        source,
     };
     std::fs::create_dir_all(retained).map_err(io)?;
     let path = retained.join(format!("{id:020}"));
