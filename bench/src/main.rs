@@ -54,6 +54,11 @@ struct Args {
     /// on the same input stream, alternated, `--rounds` each).
     #[arg(long)]
     nats: bool,
+    /// Instead of the keyed-count variants: recovery time. For each `--keys` K, `eddy run`
+    /// builds state with K keys (K records) and is aborted right after its last checkpoint;
+    /// a second `eddy run` then has one record left to process, and is timed.
+    #[arg(long)]
+    recovery: bool,
     /// Rounds of each side for --nats.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
@@ -71,6 +76,28 @@ struct Figures {
     checkpoints: u64,
     peak_rss_mib: f64,
     outputs: u64,
+    /// Checkpoint duration (barrier to durable) p50 / p99 / max, ms; empty for `native`.
+    checkpoint_ms: Vec<f64>,
+    /// Processing pause per checkpoint p50 / p99 / max, ms; empty for `native`.
+    pause_ms: Vec<f64>,
+}
+
+/// p50, p99 and max of `d`, in ms (empty when `d` is).
+fn percentiles(d: &[Duration]) -> Vec<f64> {
+    if d.is_empty() {
+        return Vec::new();
+    }
+    let mut v: Vec<f64> = d.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    vec![at(0.5), at(0.99), v[v.len() - 1]]
+}
+
+fn fmt_ms(p: &[f64]) -> String {
+    match p {
+        [a, b, c] => format!("{a:.0}/{b:.0}/{c:.0}"),
+        _ => "-".into(),
+    }
 }
 
 fn main() -> Result<()> {
@@ -89,6 +116,9 @@ fn main() -> Result<()> {
     if args.nats {
         return nats_bench(&args);
     }
+    if args.recovery {
+        return recovery_bench(&args);
+    }
     let exe = std::env::current_exe()?;
     println!(
         "keyed count, checkpoints every {:?}, discarding sink; {} records ({} for per-record)",
@@ -97,8 +127,16 @@ fn main() -> Result<()> {
         args.per_record_records
     );
     println!(
-        "{:>9} {:<16} {:>12} {:>10} {:>9} {:>12} {:>6}",
-        "keys", "variant", "records/s", "ns/record", "vs native", "peak RSS MiB", "ckpts"
+        "{:>9} {:<16} {:>12} {:>10} {:>9} {:>12} {:>6} {:>16} {:>12}",
+        "keys",
+        "variant",
+        "records/s",
+        "ns/record",
+        "vs native",
+        "peak RSS MiB",
+        "ckpts",
+        "ckpt ms p50/99/max",
+        "pause ms p50/99/max"
     );
     for &keys in &args.keys {
         let mut native_ns = None;
@@ -133,14 +171,16 @@ fn main() -> Result<()> {
                 .map(|n| format!("{:.2}x", ns / n))
                 .unwrap_or_default();
             println!(
-                "{:>9} {:<16} {:>12.0} {:>10.1} {:>9} {:>12.1} {:>6}",
+                "{:>9} {:<16} {:>12.0} {:>10.1} {:>9} {:>12.1} {:>6} {:>18} {:>19}",
                 keys,
                 v,
                 f.records as f64 / f.seconds,
                 ns,
                 ratio,
                 f.peak_rss_mib,
-                f.checkpoints
+                f.checkpoints,
+                fmt_ms(&f.checkpoint_ms),
+                fmt_ms(&f.pause_ms)
             );
         }
     }
@@ -149,8 +189,11 @@ fn main() -> Result<()> {
 
 fn run_variant(variant: &str, records: u64, keys: u64, module: &Path) -> Result<Figures> {
     let dir = tempfile::tempdir()?;
-    let (seconds, checkpoints, outputs) = match variant {
-        "native" => native(dir.path(), records, keys)?,
+    let (seconds, checkpoints, outputs, checkpoint_ms, pause_ms) = match variant {
+        "native" => {
+            let (s, c, o) = native(dir.path(), records, keys)?;
+            (s, c, o, Vec::new(), Vec::new())
+        }
         "wasm-per-record" => wasm(dir.path(), records, keys, module, 1)?,
         "wasm-batched" => wasm(dir.path(), records, keys, module, defaults::BATCH_SIZE)?,
         other => bail!("unknown variant {other}"),
@@ -163,10 +206,14 @@ fn run_variant(variant: &str, records: u64, keys: u64, module: &Path) -> Result<
         checkpoints,
         peak_rss_mib: peak_rss_mib(),
         outputs,
+        checkpoint_ms,
+        pause_ms,
     })
 }
 
-fn wasm(dir: &Path, records: u64, keys: u64, module: &Path, batch: u32) -> Result<(f64, u64, u64)> {
+type WasmFigures = (f64, u64, u64, Vec<f64>, Vec<f64>);
+
+fn wasm(dir: &Path, records: u64, keys: u64, module: &Path, batch: u32) -> Result<WasmFigures> {
     let module = std::fs::canonicalize(module)
         .with_context(|| format!("{} (run scripts/build-operators.sh)", module.display()))?;
     let job = format!(
@@ -199,6 +246,8 @@ dir = "state"
         report.elapsed.as_secs_f64(),
         report.checkpoints,
         report.records_out,
+        percentiles(&report.checkpoint_durations),
+        percentiles(&report.checkpoint_pauses),
     ))
 }
 
@@ -309,6 +358,75 @@ fn peak_rss_mib() -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Recovery time: state with K keys, an abort right after the last checkpoint, and a
+/// timed restart of the `eddy` binary with one record left to process.
+fn recovery_bench(args: &Args) -> Result<()> {
+    let eddy = std::env::current_exe()?.with_file_name("eddy");
+    let module = std::fs::canonicalize(&args.module)
+        .with_context(|| format!("{} (run scripts/build-operators.sh)", args.module.display()))?;
+    println!(
+        "recovery: `eddy run` aborted (as kill -9) right after its last checkpoint, then a restart with one record left, timed as a whole process"
+    );
+    println!(
+        "{:>9} {:>12} {:>12} {:>14}",
+        "keys", "build s", "state MiB", "restart s"
+    );
+    for &keys in &args.keys {
+        let dir = tempfile::tempdir()?;
+        let job = |count: u64| {
+            format!(
+                "name = \"recovery\"\n[operator]\nuid = \"word-count\"\nmodule = \"{}\"\n[source]\ntype = \"generator\"\ncount = {count}\nkeys = {keys}\n[sink]\ntype = \"discard\"\n[state]\ndir = \"state\"\n",
+                module.display()
+            )
+        };
+        let path = dir.path().join("job.toml");
+        std::fs::write(&path, job(keys))?;
+        let t = Instant::now();
+        let first = Command::new(&eddy)
+            .arg("run")
+            .arg(&path)
+            .env("EDDY_FAULT", "after-last-commit:1")
+            .output()
+            .with_context(|| format!("cannot run {}", eddy.display()))?;
+        let build = t.elapsed();
+        if first.status.success() || first.status.code().is_some() {
+            bail!(
+                "the first run was to abort after its last checkpoint: {}",
+                String::from_utf8_lossy(&first.stderr)
+            );
+        }
+        let size = dir_size(&dir.path().join("state")) as f64 / (1024.0 * 1024.0);
+        std::fs::write(&path, job(keys + 1))?;
+        let t = Instant::now();
+        let second = Command::new(&eddy).arg("run").arg(&path).output()?;
+        let restart = t.elapsed();
+        let err = String::from_utf8_lossy(&second.stderr);
+        if !second.status.success() || !err.contains(": 1 records in") {
+            bail!("the restart was to process one record: {err}");
+        }
+        println!(
+            "{:>9} {:>12.1} {:>12.0} {:>14.3}",
+            keys,
+            build.as_secs_f64(),
+            size,
+            restart.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Raw NATS pipeline vs eddy's word count over the same JetStream input.

@@ -5,7 +5,8 @@
 //! Points: `after-process` (a batch's `process` returned, its effects not yet applied),
 //! `after-emit` (a batch's outputs handed to the sink, not yet checkpointed),
 //! `before-commit` (a checkpoint's outputs are durable, its state write not yet made),
-//! `after-commit` (the checkpoint is durable, the workers not yet told).
+//! `after-commit` (the checkpoint is durable, the workers not yet told), `after-last-commit`
+//! (the final checkpoint of a run is durable, the job not yet closed).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -99,6 +99,12 @@ pub struct JobReport {
     /// Longest time a worker stopped processing for a checkpoint barrier (flushing its
     /// sinks' buffers and draining its dirty state).
     pub max_checkpoint_pause: Duration,
+    /// Per completed checkpoint, in order: the time from its barrier to its record being
+    /// durable (barrier pass, outputs acknowledged, state and positions committed).
+    pub checkpoint_durations: Vec<Duration>,
+    /// Per checkpoint, in order: the longest time a worker stopped processing for its
+    /// barrier.
+    pub checkpoint_pauses: Vec<Duration>,
     /// Wall time from the first record to the final checkpoint.
     pub elapsed: Duration,
 }
@@ -261,6 +267,8 @@ impl Job {
             checkpoints: 0,
             last: None,
             max_pause: Duration::ZERO,
+            durations: Vec::new(),
+            pauses: Vec::new(),
             want_checkpoint: false,
             committing: None,
             last_commit: Duration::ZERO,
@@ -270,12 +278,17 @@ impl Job {
         let result = coord.pump(&mut *src, &mut *dead_letter, &stats, opts);
         // Hang up: workers drain their channels and end.
         let result = result.and_then(|()| coord.finish_commit());
+        if result.is_ok() {
+            fault::hit("after-last-commit");
+        }
         let Coordinator {
             job,
             to_workers,
             last,
             checkpoints,
             max_pause,
+            durations,
+            pauses,
             ..
         } = coord;
         drop(to_workers);
@@ -283,8 +296,6 @@ impl Job {
             let _ = h.join();
         }
         result?;
-        // A clean stop leaves nothing for the next start to replay.
-        job.db.flush()?;
         Ok(JobReport {
             records_in: stats.records_in.load(Ordering::Relaxed),
             records_out: stats.records_out.load(Ordering::Relaxed),
@@ -294,6 +305,8 @@ impl Job {
             resumed_from: job.resumed_from,
             last_checkpoint: last,
             max_checkpoint_pause: max_pause,
+            checkpoint_durations: durations,
+            checkpoint_pauses: pauses,
             elapsed: started.elapsed(),
         })
     }
@@ -309,6 +322,8 @@ struct Coordinator {
     checkpoints: u64,
     last: Option<CheckpointRecord>,
     max_pause: Duration,
+    durations: Vec<Duration>,
+    pauses: Vec<Duration>,
     want_checkpoint: bool,
     committing: Option<Commit>,
     last_commit: Duration,
@@ -316,6 +331,9 @@ struct Coordinator {
 
 /// A checkpoint being written on the committer thread.
 struct Commit {
+    /// When the barrier was sent.
+    barrier: Instant,
+    /// When the barrier pass ended and the commit started.
     started: Instant,
     record: CheckpointRecord,
     writes: usize,
@@ -461,6 +479,7 @@ impl Coordinator {
         let mut ops: Vec<WriteOp> = Vec::new();
         let mut durable = vec![dead_letter.durable()?];
         let mut acked = 0;
+        let mut longest = Duration::ZERO;
         while acked < self.to_workers.len() {
             match self.ack_rx.recv() {
                 Ok(FromWorker::Ack {
@@ -470,7 +489,7 @@ impl Coordinator {
                     pause,
                     ..
                 }) if got == id => {
-                    self.max_pause = self.max_pause.max(pause);
+                    longest = longest.max(pause);
                     ops.extend(part);
                     durable.extend(outputs);
                     acked += 1;
@@ -483,6 +502,8 @@ impl Coordinator {
                 Err(_) => return Err(JobError::Worker("all workers stopped".into())),
             }
         }
+        self.max_pause = self.max_pause.max(longest);
+        self.pauses.push(longest);
         // One commit at a time, in order: the previous one must be durable first.
         self.finish_commit()?;
         tracing::trace!(
@@ -525,6 +546,7 @@ impl Coordinator {
             })
             .map_err(|e| JobError::Worker(format!("cannot start the committer thread: {e}")))?;
         self.committing = Some(Commit {
+            barrier: started,
             started: Instant::now(),
             record,
             writes,
@@ -548,6 +570,8 @@ impl Coordinator {
             positions = ?c.record.positions, "checkpoint complete");
         let id = c.record.id;
         self.last_commit = took;
+        self.durations
+            .push(c.started.duration_since(c.barrier) + took);
         self.checkpoints += 1;
         self.last = Some(c.record);
         for w in 0..self.to_workers.len() {
