@@ -47,8 +47,9 @@ pub struct RawJob {
     pub name: String,
     /// The operator to run.
     pub operator: RawOperator,
-    /// Where records come from.
-    pub source: SourceConfig,
+    /// Where records come from: one `[source]` table or several `[[source]]` tables.
+    #[serde(deserialize_with = "one_or_many")]
+    pub source: Vec<SourceConfig>,
     /// How each record's key is found.
     #[serde(default)]
     pub key: KeyConfig,
@@ -132,7 +133,25 @@ pub struct RawState {
     pub retain_every: Option<u32>,
 }
 
-/// `[source]`: where records come from.
+/// Reads `[source]` (one table) or `[[source]]` (an array of tables).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SourceConfig>, D::Error> {
+    use serde::de::Error as _;
+    match toml::Value::deserialize(d)? {
+        toml::Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                SourceConfig::deserialize(v)
+                    .map_err(|e| D::Error::custom(format!("source {}: {e}", i + 1)))
+            })
+            .collect(),
+        one => SourceConfig::deserialize(one)
+            .map(|s| vec![s])
+            .map_err(D::Error::custom),
+    }
+}
+
+/// `[source]` (or each of several `[[source]]`): where records come from.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum SourceConfig {
@@ -143,6 +162,9 @@ pub enum SourceConfig {
         /// `lines` (the line is the value) or `json` (one record object per line).
         #[serde(default)]
         format: FileFormat,
+        /// How this source's keys are found, when not as the job's `[key]` says.
+        #[serde(default)]
+        key: Option<KeyConfig>,
     },
     /// A NATS JetStream stream, read from the position after the last checkpoint.
     Nats {
@@ -155,6 +177,9 @@ pub enum SourceConfig {
         /// Stop at the stream's last message as of the start (else run until stopped).
         #[serde(default)]
         bounded: bool,
+        /// How this source's keys are found, when not as the job's `[key]` says.
+        #[serde(default)]
+        key: Option<KeyConfig>,
     },
     /// Generated words `"w" + (i * 7919 % keys)` for i in 0..count, as in the benchmarks.
     Generator {
@@ -256,9 +281,9 @@ pub struct JobConfig {
     pub name: String,
     /// The operator.
     pub operator: OperatorConfig,
-    /// The source, with paths resolved.
-    pub source: SourceConfig,
-    /// Key extraction.
+    /// The sources (at least one, names unique), with paths resolved.
+    pub sources: Vec<SourceConfig>,
+    /// Key extraction (of sources that do not name their own).
     pub key: KeyConfig,
     /// The sink, with paths resolved.
     pub sink: SinkConfig,
@@ -273,9 +298,50 @@ pub struct JobConfig {
 impl JobConfig {
     /// Whether a source or sink of the job uses NATS.
     pub fn uses_nats(&self) -> bool {
-        matches!(self.source, SourceConfig::Nats { .. })
+        self.sources
+            .iter()
+            .any(|s| matches!(s, SourceConfig::Nats { .. }))
             || matches!(self.sink, SinkConfig::Nats { .. })
             || matches!(self.dead_letter, SinkConfig::Nats { .. })
+    }
+
+    /// How the keys of `source` are found: its own `key`, else the job's `[key]`.
+    pub fn key_for(&self, source: &SourceConfig) -> KeyConfig {
+        match source {
+            SourceConfig::File { key: Some(k), .. } | SourceConfig::Nats { key: Some(k), .. } => {
+                k.clone()
+            }
+            _ => self.key.clone(),
+        }
+    }
+
+    /// The NATS source reading `stream`, or the only NATS source when `stream` is `None`:
+    /// its stream and subject. The error says which streams there are.
+    pub fn nats_source(&self, stream: Option<&str>) -> Result<(&str, Option<&str>), String> {
+        let nats: Vec<(&str, Option<&str>)> = self
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                SourceConfig::Nats {
+                    stream, subject, ..
+                } => Some((stream.as_str(), subject.as_deref())),
+                _ => None,
+            })
+            .collect();
+        let names = || nats.iter().map(|(s, _)| *s).collect::<Vec<_>>().join(", ");
+        match (stream, nats.as_slice()) {
+            (_, []) => Err("the job has no [source] of type \"nats\"".into()),
+            (None, [one]) => Ok(*one),
+            (None, _) => Err(format!(
+                "the job reads several NATS streams ({}); name one",
+                names()
+            )),
+            (Some(want), _) => nats
+                .iter()
+                .find(|(s, _)| *s == want)
+                .copied()
+                .ok_or_else(|| format!("the job reads no stream `{want}` (it reads {})", names())),
+        }
     }
 }
 
@@ -340,6 +406,13 @@ impl StateConfig {
     pub fn retained_dir(&self) -> PathBuf {
         let mut name = self.dir.file_name().unwrap_or_default().to_os_string();
         name.push("-retained");
+        self.dir.with_file_name(name)
+    }
+
+    /// The order journal of a job with several sources: `<dir>-journal.jsonl`.
+    pub fn journal_path(&self) -> PathBuf {
+        let mut name = self.dir.file_name().unwrap_or_default().to_os_string();
+        name.push("-journal.jsonl");
         self.dir.with_file_name(name)
     }
 }
@@ -475,27 +548,55 @@ impl JobConfig {
             Some(d) => resolve(d),
             None => base.join(".eddy").join(&raw.name).join("state"),
         };
-        let source = match raw.source {
-            SourceConfig::File { path: p, format } => SourceConfig::File {
-                path: resolve(&p),
-                format,
-            },
-            other @ SourceConfig::Generator { count: _, keys } => {
-                if keys == 0 {
-                    return Err(invalid(
-                        "[source] generator `keys` must be at least 1".into(),
-                    ));
-                }
-                other
-            }
-            nats @ SourceConfig::Nats { .. } => nats,
-        };
-        if matches!(raw.key, KeyConfig::SubjectToken { .. })
-            && !matches!(source, SourceConfig::Nats { .. })
-        {
+        if raw.source.is_empty() {
             return Err(invalid(
-                "[key] from = \"subject-token\" needs a [source] of type \"nats\" (other sources have no subjects)".into(),
+                "no source: give a [source] table (or [[source]] tables)".into(),
             ));
+        }
+        let mut sources = Vec::with_capacity(raw.source.len());
+        for s in raw.source {
+            let s = match s {
+                SourceConfig::File {
+                    path: p,
+                    format,
+                    key,
+                } => SourceConfig::File {
+                    path: resolve(&p),
+                    format,
+                    key,
+                },
+                other @ SourceConfig::Generator { count: _, keys } => {
+                    if keys == 0 {
+                        return Err(invalid(
+                            "[source] generator `keys` must be at least 1".into(),
+                        ));
+                    }
+                    other
+                }
+                nats @ SourceConfig::Nats { .. } => nats,
+            };
+            let name = crate::io::source::source_name(&s);
+            let key = match &s {
+                SourceConfig::File { key: Some(k), .. }
+                | SourceConfig::Nats { key: Some(k), .. } => k,
+                _ => &raw.key,
+            };
+            if matches!(key, KeyConfig::SubjectToken { .. })
+                && !matches!(s, SourceConfig::Nats { .. })
+            {
+                return Err(invalid(format!(
+                    "source `{name}`: keys from = \"subject-token\" need a source of type \"nats\" (other sources have no subjects)"
+                )));
+            }
+            if sources
+                .iter()
+                .any(|o| crate::io::source::source_name(o) == name)
+            {
+                return Err(invalid(format!(
+                    "two sources are named `{name}`: positions are kept per stream (or file name), so each may be read once; to read several subjects of one stream, give one source a subject filter that covers them (e.g. `orders.>`)"
+                )));
+            }
+            sources.push(s);
         }
         let resolve_sink = |s: SinkConfig| match s {
             SinkConfig::File { path: p } => SinkConfig::File { path: resolve(&p) },
@@ -521,7 +622,7 @@ impl JobConfig {
                     max_memory_bytes: max_memory_mib as usize * MIB,
                 },
             },
-            source,
+            sources,
             key: raw.key,
             sink: resolve_sink(raw.sink),
             dead_letter,
@@ -624,6 +725,48 @@ type = "stdout"
         assert_eq!(job.state.checkpoint_min_pause, Duration::from_millis(250));
         assert_eq!(job.state.checkpoint_timeout, Duration::from_secs(30));
         assert_eq!(job.state.retain_every, 1, "0 means every checkpoint");
+    }
+
+    #[test]
+    fn several_sources_with_their_own_keys() {
+        let text = MINIMAL.replace(
+            "[source]\ntype = \"file\"\npath = \"in.txt\"\n",
+            "[[source]]\ntype = \"file\"\npath = \"in.txt\"\n\
+             [[source]]\ntype = \"nats\"\nstream = \"orders\"\n\
+             key = { from = \"json-field\", field = \"user\" }\n",
+        );
+        let job = JobConfig::parse(&text, Path::new("wc.toml")).unwrap();
+        assert_eq!(job.sources.len(), 2);
+        assert_eq!(job.key_for(&job.sources[0]), KeyConfig::RecordKey);
+        assert_eq!(
+            job.key_for(&job.sources[1]),
+            KeyConfig::JsonField {
+                field: "user".into()
+            }
+        );
+        assert_eq!(job.nats_source(None).unwrap(), ("orders", None));
+        assert!(
+            job.nats_source(Some("clicks"))
+                .unwrap_err()
+                .contains("orders")
+        );
+
+        // A stream read twice would mix two positions under one name.
+        let twice = text.replace(
+            "path = \"in.txt\"",
+            "path = \"in.txt\"\n[[source]]\ntype = \"nats\"\nstream = \"orders\"",
+        );
+        let err = JobConfig::parse(&twice, Path::new("wc.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("two sources are named `nats:orders`"), "{err}");
+
+        // An error inside the second source says which one.
+        let bad = text.replace("stream = \"orders\"", "stream = \"orders\"\ncolour = 1");
+        let err = JobConfig::parse(&bad, Path::new("wc.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("source 2") && err.contains("colour"), "{err}");
     }
 
     #[test]

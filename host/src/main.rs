@@ -42,15 +42,19 @@ enum Command {
         /// "lines" (the line is the value) or "json".
         #[arg(long, default_value = "lines")]
         format: String,
+        /// The source stream to publish into, when the job reads several.
+        #[arg(long)]
+        stream: Option<String>,
     },
     /// Prints the messages of a job's NATS output stream (or, with --source, its input
     /// stream) as JSON lines: sequence, message id, key, value.
     Read {
         /// The job file.
         job: PathBuf,
-        /// Read the source stream instead of the sink's.
-        #[arg(long)]
-        source: bool,
+        /// Read the source stream instead of the sink's (name it when the job reads
+        /// several).
+        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "STREAM")]
+        source: Option<String>,
     },
     /// Shows an operator component's world, version and state descriptors.
     InspectModule {
@@ -86,8 +90,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             progress_every,
         } => run_job(&job, progress_every),
         Command::InspectModule { module, json } => inspect_module(&module, json),
-        Command::Publish { job, input, format } => publish(&job, &input, &format),
-        Command::Read { job, source } => read(&job, source),
+        Command::Publish {
+            job,
+            input,
+            format,
+            stream,
+        } => publish(&job, &input, &format, stream.as_deref()),
+        Command::Read { job, source } => read(&job, source.as_deref()),
     }
 }
 
@@ -125,20 +134,26 @@ fn run_job(path: &std::path::Path, progress_every: Duration) -> anyhow::Result<(
     Ok(())
 }
 
-fn publish(job: &std::path::Path, input: &std::path::Path, format: &str) -> anyhow::Result<()> {
-    use eddy_host::config::SourceConfig;
+fn publish(
+    job: &std::path::Path,
+    input: &std::path::Path,
+    format: &str,
+    stream: Option<&str>,
+) -> anyhow::Result<()> {
     let cfg = JobConfig::load(job)?;
-    let SourceConfig::Nats {
-        stream,
-        subject: Some(subject),
-        ..
-    } = &cfg.source
-    else {
+    let (stream, subject) = cfg.nats_source(stream).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e} (`eddy publish` writes into a NATS source stream; use --stream)",
+            job.display()
+        )
+    })?;
+    let Some(subject) = subject else {
         anyhow::bail!(
-            "{}: `eddy publish` needs a [source] of type \"nats\" with a `subject`",
+            "{}: source stream `{stream}` has no `subject`; `eddy publish` needs one to publish to",
             job.display()
         );
     };
+    let subject = subject.to_string();
     let text = std::fs::read_to_string(input)
         .with_context(|| format!("cannot read {}", input.display()))?;
     let name = input
@@ -172,10 +187,10 @@ fn publish(job: &std::path::Path, input: &std::path::Path, format: &str) -> anyh
     let (conn, _server) = eddy_host::job::connect_nats(&cfg)?;
     conn.ensure_stream(
         stream,
-        std::slice::from_ref(subject),
+        std::slice::from_ref(&subject),
         eddy_host::config::defaults::DUPLICATE_WINDOW,
     )?;
-    let n = conn.publish_all(subject, records)?;
+    let n = conn.publish_all(&subject, records)?;
     eprintln!(
         "published {n} records to {subject} (stream {stream} at {})",
         conn.url()
@@ -183,25 +198,24 @@ fn publish(job: &std::path::Path, input: &std::path::Path, format: &str) -> anyh
     Ok(())
 }
 
-fn read(job: &std::path::Path, source: bool) -> anyhow::Result<()> {
-    use eddy_host::config::{SinkConfig, SourceConfig, default_stream_name};
+fn read(job: &std::path::Path, source: Option<&str>) -> anyhow::Result<()> {
+    use eddy_host::config::{SinkConfig, default_stream_name};
     let cfg = JobConfig::load(job)?;
-    let stream = match (&cfg.source, &cfg.sink, source) {
-        (SourceConfig::Nats { stream, .. }, _, true) => stream.clone(),
+    let stream = match (source, &cfg.sink) {
+        (Some(want), _) => cfg
+            .nats_source((!want.is_empty()).then_some(want))
+            .map_err(|e| anyhow::anyhow!("{}: {e} (use --source STREAM)", job.display()))?
+            .0
+            .to_string(),
         (
-            _,
+            None,
             SinkConfig::Nats {
                 subject, stream, ..
             },
-            false,
         ) => stream
             .clone()
             .unwrap_or_else(|| default_stream_name(subject)),
-        _ => anyhow::bail!(
-            "{}: its {} is not a NATS stream",
-            job.display(),
-            if source { "[source]" } else { "[sink]" }
-        ),
+        (None, _) => anyhow::bail!("{}: its [sink] is not a NATS stream", job.display()),
     };
     let (conn, _server) = eddy_host::job::connect_nats(&cfg)?;
     let mut out = std::io::stdout().lock();

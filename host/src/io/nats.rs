@@ -381,6 +381,11 @@ impl NatsConn {
 }
 
 /// Reads a JetStream stream from a start sequence; the stream sequence is the position.
+///
+/// Messages come through a continuous pull (the client asks for the next batch while the
+/// previous one is still being read), so reading overlaps processing. Any error of the
+/// pull, and a consumer that stays empty while the stream has more, re-create the consumer
+/// at the next expected sequence.
 pub struct NatsSource {
     conn: Arc<NatsConn>,
     stream: String,
@@ -389,8 +394,16 @@ pub struct NatsSource {
     next: u64,
     end: Option<u64>,
     consumer: Option<consumer::PullConsumer>,
+    messages: Option<consumer::pull::Stream>,
     keys: KeyExtractor,
+    /// Messages asked for per pull.
+    batch: usize,
+    /// Since when re-subscribing has failed (the server is down or restarting).
+    failing_since: Option<Instant>,
 }
+
+/// Longest a poll waits for the first message when none is buffered.
+const IDLE_WAIT: Duration = Duration::from_millis(200);
 
 impl NatsSource {
     /// Opens stream `stream` after position `after`; `bounded` stops at the stream's last
@@ -412,59 +425,100 @@ impl NatsSource {
             next: after + 1,
             end: bounded.then_some(last),
             consumer: None,
+            messages: None,
             keys,
+            batch: 4096,
+            failing_since: None,
         })
     }
 
-    async fn fetch(&mut self, out: &mut Vec<SourceRecord>, max: usize) -> Result<(), IoError> {
-        let consumer = match &self.consumer {
-            Some(c) => c.clone(),
-            None => {
-                let js = self.conn.js();
-                let s = js.get_stream(&self.stream).await.map_err(|e| {
-                    nats_err(
-                        format!("input stream `{}` is not available", self.stream),
-                        e,
-                    )
-                })?;
-                let c = s
-                    .create_consumer(consumer::pull::Config {
-                        deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                            start_sequence: self.next,
-                        },
-                        ack_policy: consumer::AckPolicy::None,
-                        filter_subject: self.filter.clone().unwrap_or_default(),
-                        inactive_threshold: Duration::from_secs(60),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| nats_err(format!("cannot read stream `{}`", self.stream), e))?;
-                self.consumer = Some(c.clone());
-                c
-            }
-        };
-        let mut batch = match consumer
-            .fetch()
-            .max_messages(max)
-            .expires(Duration::from_millis(500))
+    async fn subscribe(&mut self) -> Result<(), IoError> {
+        let js = self.conn.js();
+        let s = js.get_stream(&self.stream).await.map_err(|e| {
+            nats_err(
+                format!("input stream `{}` is not available", self.stream),
+                e,
+            )
+        })?;
+        let c = s
+            .create_consumer(consumer::pull::Config {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: self.next,
+                },
+                ack_policy: consumer::AckPolicy::None,
+                filter_subject: self.filter.clone().unwrap_or_default(),
+                inactive_threshold: Duration::from_secs(60),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| nats_err(format!("cannot read stream `{}`", self.stream), e))?;
+        let messages = c
+            .stream()
+            .max_messages_per_batch(self.batch)
+            .expires(Duration::from_secs(10))
+            .heartbeat(Duration::from_secs(3))
             .messages()
             .await
-        {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(stream = %self.stream, error = %e, "fetch failed; reading again from position {}", self.next);
-                self.consumer = None;
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                return Ok(());
+            .map_err(|e| nats_err(format!("cannot read stream `{}`", self.stream), e))?;
+        self.consumer = Some(c);
+        self.messages = Some(messages);
+        Ok(())
+    }
+
+    fn lost(&mut self, e: impl std::fmt::Display) {
+        tracing::warn!(stream = %self.stream, error = %e, "reading failed; reading again from position {}", self.next);
+        self.messages = None;
+        self.consumer = None;
+    }
+
+    /// Appends what the pull has buffered (up to `max`), waiting up to [`IDLE_WAIT`] for
+    /// the first message when nothing is.
+    async fn fetch(&mut self, out: &mut Vec<SourceRecord>, max: usize) -> Result<(), IoError> {
+        use futures_util::FutureExt;
+        if self.messages.is_none() {
+            match self.subscribe().await {
+                Ok(()) => self.failing_since = None,
+                // The stream existed at open: a failure now is the server going away or
+                // restarting, until it lasts too long.
+                Err(e) => {
+                    let since = *self.failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > RECONNECT_DEADLINE {
+                        return Err(IoError::Nats(format!(
+                            "{e}; gave up after {RECONNECT_DEADLINE:?} (is the server at {} running?)",
+                            self.conn.url()
+                        )));
+                    }
+                    self.lost(e);
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    return Ok(());
+                }
             }
+        }
+        let Some(messages) = self.messages.as_mut() else {
+            return Ok(());
         };
         let mut got = 0usize;
-        while let Some(m) = batch.next().await {
-            let m = match m {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(stream = %self.stream, error = %e, "read failed; reading again from position {}", self.next);
-                    self.consumer = None;
+        let mut failed = None;
+        while got < max {
+            let next = if got == 0 {
+                match tokio::time::timeout(IDLE_WAIT, messages.next()).await {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            } else {
+                match messages.next().now_or_never() {
+                    Some(m) => m,
+                    None => break,
+                }
+            };
+            let m = match next {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    failed = Some(e.to_string());
+                    break;
+                }
+                None => {
+                    failed = Some("the pull ended".to_string());
                     break;
                 }
             };
@@ -504,17 +558,23 @@ impl NatsSource {
                 headers,
                 timestamp: published as i64,
                 position: seq,
+                source: 0,
                 poison,
             });
         }
-        if got == 0 && self.consumer.is_some() {
+        if let Some(e) = failed {
+            self.lost(e);
+        } else if got == 0 {
             // Empty: caught up — or a consumer left stale by a server restart.
-            let stale = match consumer.clone().info().await {
-                Ok(i) => i.num_pending > 0,
-                Err(_) => true,
+            let stale = match self.consumer.as_mut() {
+                Some(c) => match c.info().await {
+                    Ok(i) => i.num_pending > 0,
+                    Err(_) => true,
+                },
+                None => true,
             };
             if stale {
-                self.consumer = None;
+                self.lost("no messages while the stream has more");
             }
         }
         Ok(())

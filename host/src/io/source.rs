@@ -20,6 +20,8 @@ pub struct SourceRecord {
     pub timestamp: i64,
     /// Position in the source (1-based, increasing).
     pub position: u64,
+    /// Index of the source among the job's sources (set by the job's reader).
+    pub source: u32,
     /// Why the record cannot be processed (unreadable line, no key): it goes straight to
     /// the dead-letter output.
     pub poison: Option<String>,
@@ -50,6 +52,7 @@ pub fn open(
             stream,
             subject,
             bounded,
+            ..
         } => Box::new(super::nats::NatsSource::open(
             nats.ok_or_else(|| IoError::Nats("no NATS connection".into()))?
                 .clone(),
@@ -59,7 +62,7 @@ pub fn open(
             keys,
             after,
         )?),
-        SourceConfig::File { path, format } => {
+        SourceConfig::File { path, format, .. } => {
             Box::new(FileSource::open(path, *format, keys, after)?)
         }
         SourceConfig::Generator { count, keys: k } => Box::new(GeneratorSource {
@@ -112,6 +115,7 @@ impl FileSource {
             name: source_name(&SourceConfig::File {
                 path: path.to_path_buf(),
                 format,
+                key: None,
             }),
             path: path.to_path_buf(),
             reader: std::io::BufReader::with_capacity(1 << 16, file),
@@ -153,6 +157,7 @@ impl FileSource {
             headers: Vec::new(),
             timestamp: 0,
             position: self.line_no,
+            source: 0,
             poison: None,
         };
         let mut source_key = None;
@@ -248,6 +253,7 @@ impl Source for GeneratorSource {
                 headers: Vec::new(),
                 timestamp: 0,
                 position: i + 1,
+                source: 0,
                 poison: None,
             });
         }
@@ -274,6 +280,7 @@ mod tests {
         let cfg = SourceConfig::File {
             path: path.clone(),
             format: FileFormat::Json,
+            key: None,
         };
         let mut src = open(&cfg, KeyExtractor::new(KeyConfig::RecordKey), 0, None).unwrap();
         let mut out = Vec::new();

@@ -12,10 +12,15 @@
 //! a worker evicts drained entries only once their commit is durable.
 
 pub mod fault;
+pub mod journal;
+pub mod readers;
 pub mod worker;
 
 /// Least records the coordinator reads per poll and sends per message to a worker.
 const POLL_RECORDS: usize = 1024;
+
+/// Longest the coordinator waits for records before it looks at checkpoints and stops.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +54,9 @@ pub enum JobError {
     /// A source or sink failed.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// A source failed while the job ran.
+    #[error("source `{0}`: {1}")]
+    Source(String, IoError),
     /// The operator failed to start (`init` or instantiation).
     #[error("operator `{0}` failed to start: {1}")]
     Init(String, CallError),
@@ -200,14 +208,27 @@ impl Job {
     pub fn run(self, opts: &RunOptions) -> Result<JobReport, JobError> {
         let cfg = &self.cfg;
         let uid: Arc<str> = cfg.operator.uid.as_str().into();
-        let stream: Arc<str> = source::source_name(&cfg.source).into();
-        let after = self
-            .resumed_from
-            .as_ref()
-            .and_then(|c| c.positions.get(&*stream).copied())
-            .unwrap_or(0);
         let nats = self.nats.as_ref();
-        let mut src = source::open(&cfg.source, KeyExtractor::new(cfg.key.clone()), after, nats)?;
+        let p = cfg.operator.parallelism as usize;
+        // Records per poll and per channel message, whatever the batch size: a hand-off
+        // between threads costs microseconds, so it must not happen per record.
+        let poll = (cfg.operator.batch_size as usize).max(POLL_RECORDS) * p;
+        let mut sources = Vec::with_capacity(cfg.sources.len());
+        let mut positions = Vec::with_capacity(cfg.sources.len());
+        for s in &cfg.sources {
+            let after = self
+                .resumed_from
+                .as_ref()
+                .and_then(|c| c.positions.get(&source::source_name(s)).copied())
+                .unwrap_or(0);
+            sources.push(source::open(
+                s,
+                KeyExtractor::new(cfg.key_for(s)),
+                after,
+                nats,
+            )?);
+            positions.push(after);
+        }
         let sinks = SinkFactory::open(&cfg.sink, nats, &cfg.name, &cfg.operator.uid)?;
         let dead_letters = SinkFactory::open(&cfg.dead_letter, nats, &cfg.name, &cfg.operator.uid)?;
         let mut dead_letter = dead_letters.make();
@@ -220,7 +241,14 @@ impl Job {
         );
         let config_json: Arc<str> = cfg.operator.config_json.as_str().into();
         let stats = Arc::new(Stats::default());
-        let p = cfg.operator.parallelism as usize;
+        let mut readers = readers::Readers::start(sources, poll)?;
+        let streams: Arc<[Arc<str>]> = readers.names().into();
+        let order = journal::Order::new(
+            &streams,
+            &cfg.state.journal_path(),
+            self.resumed_from.as_ref().map(|c| &c.positions),
+            cfg.state.retained_checkpoints,
+        )?;
         let budget = cfg.state.cache_bytes / p;
 
         let (ack_tx, ack_rx) = mpsc::channel::<FromWorker>();
@@ -237,7 +265,7 @@ impl Job {
             let w = Worker::new(
                 index,
                 uid.clone(),
-                stream.clone(),
+                streams.clone(),
                 prepared.clone(),
                 instance,
                 config_json.clone(),
@@ -261,8 +289,9 @@ impl Job {
             job: self,
             to_workers,
             ack_rx,
-            stream: stream.clone(),
-            position: after,
+            streams,
+            positions,
+            order,
             next_id: 0,
             checkpoints: 0,
             last: None,
@@ -275,7 +304,8 @@ impl Job {
         };
         coord.next_id = coord.job.resumed_from.as_ref().map_or(0, |c| c.id) + 1;
         let started = Instant::now();
-        let result = coord.pump(&mut *src, &mut *dead_letter, &stats, opts);
+        let result = coord.pump(&mut readers, &mut *dead_letter, &stats, opts);
+        readers.shutdown();
         // Hang up: workers drain their channels and end.
         let result = result.and_then(|()| coord.finish_commit());
         if result.is_ok() {
@@ -316,8 +346,12 @@ struct Coordinator {
     job: Job,
     to_workers: Vec<SyncSender<ToWorker>>,
     ack_rx: Receiver<FromWorker>,
-    stream: Arc<str>,
-    position: u64,
+    /// Source names, by index.
+    streams: Arc<[Arc<str>]>,
+    /// Per source: the position of the last record routed.
+    positions: Vec<u64>,
+    /// The order of the sources' chunks (journaled when there are several).
+    order: journal::Order,
     next_id: u64,
     checkpoints: u64,
     last: Option<CheckpointRecord>,
@@ -337,13 +371,15 @@ struct Commit {
     started: Instant,
     record: CheckpointRecord,
     writes: usize,
+    /// A copy of it is kept.
+    retained: bool,
     handle: std::thread::JoinHandle<Result<Duration, JobError>>,
 }
 
 impl Coordinator {
     fn pump(
         &mut self,
-        src: &mut dyn source::Source,
+        readers: &mut readers::Readers,
         dead_letter: &mut dyn Sink,
         stats: &Stats,
         opts: &RunOptions,
@@ -351,26 +387,28 @@ impl Coordinator {
         let cfg = &self.job.cfg;
         let p = self.to_workers.len();
         let groups = cfg.state.max_key_groups;
-        // Records per poll and per channel message, whatever the batch size: a hand-off
-        // between threads costs microseconds, so it must not happen per record.
-        let poll = (cfg.operator.batch_size as usize).max(POLL_RECORDS) * p;
         let interval = cfg.state.checkpoint_interval;
         let (min_pause, timeout) = (cfg.state.checkpoint_min_pause, cfg.state.checkpoint_timeout);
         let mut last_cp = Instant::now();
         let mut last_done = Instant::now();
         let mut last_progress = Instant::now();
         let mut progress_in = 0u64;
-        let mut polled: Vec<SourceRecord> = Vec::with_capacity(poll);
         loop {
-            polled.clear();
-            let more = src.poll(&mut polled, poll)?;
-            if let Some(last) = polled.last() {
-                self.position = last.position;
-            }
+            let (more, polled) = match self.order.next(readers, IDLE_WAIT)? {
+                readers::Next::Records(i, records) => {
+                    if let Some(last) = records.last() {
+                        self.positions[i] = last.position;
+                    }
+                    (true, records)
+                }
+                readers::Next::Idle => (true, Vec::new()),
+                readers::Next::Exhausted => (false, Vec::new()),
+            };
             let mut routed: Vec<Vec<SourceRecord>> = (0..p).map(|_| Vec::new()).collect();
-            for r in polled.drain(..) {
+            for r in polled {
                 if let Some(why) = &r.poison {
-                    poison_to_dead_letter(dead_letter, &self.stream, &r, why)?;
+                    let stream = self.streams[r.source as usize].clone();
+                    poison_to_dead_letter(dead_letter, &stream, &r, why)?;
                     stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
@@ -421,13 +459,15 @@ impl Coordinator {
                 let rate =
                     (records_in - progress_in) as f64 / last_progress.elapsed().as_secs_f64();
                 (last_progress, progress_in) = (Instant::now(), records_in);
-                let lag = src.lag().map_or_else(|| "-".to_string(), |l| l.to_string());
+                let lag = readers
+                    .lag()
+                    .map_or_else(|| "-".to_string(), |l| l.to_string());
                 tracing::info!(
                     records_in,
                     records_out = stats.records_out.load(Ordering::Relaxed),
                     dead_letters = stats.dead_letters.load(Ordering::Relaxed),
                     per_second = rate.round(),
-                    position = self.position,
+                    positions = ?self.positions,
                     lag = %lag,
                     last_checkpoint = self.last.as_ref().map_or(0, |c| c.id),
                     last_commit_ms = self.last_commit.as_secs_f64() * 1e3,
@@ -518,7 +558,12 @@ impl Coordinator {
             operator_uid: self.job.cfg.operator.uid.clone(),
             module_sha256: self.job.module.sha256.clone(),
             states: self.job.module.info.states.clone(),
-            positions: [(self.stream.to_string(), self.position)].into(),
+            positions: self
+                .streams
+                .iter()
+                .zip(&self.positions)
+                .map(|(s, p)| (s.to_string(), *p))
+                .collect(),
             created_at_ms: checkpoint::now_ms(),
         };
         let db = self.job.db.clone();
@@ -528,6 +573,7 @@ impl Coordinator {
             && id.is_multiple_of(u64::from(state.retain_every)))
         .then(|| (state.retained_dir(), state.retained_checkpoints));
         let writes = ops.len();
+        let retained = retain.is_some();
         let handle = std::thread::Builder::new()
             .name("eddy-commit".into())
             .spawn(move || {
@@ -550,6 +596,7 @@ impl Coordinator {
             started: Instant::now(),
             record,
             writes,
+            retained,
             handle,
         });
         self.next_id += 1;
@@ -573,6 +620,7 @@ impl Coordinator {
         self.durations
             .push(c.started.duration_since(c.barrier) + took);
         self.checkpoints += 1;
+        self.order.committed(id, c.retained, &c.record.positions)?;
         self.last = Some(c.record);
         for w in 0..self.to_workers.len() {
             self.send(w, ToWorker::Committed(id))?;

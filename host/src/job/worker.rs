@@ -76,8 +76,8 @@ pub struct Worker {
     pub index: usize,
     /// Operator uid.
     pub uid: Arc<str>,
-    /// Source name (the `stream` of dead-letter origins).
-    pub stream: Arc<str>,
+    /// Source names by index (the `stream` of output and dead-letter origins).
+    pub streams: Arc<[Arc<str>]>,
     /// For fresh instances.
     pub prepared: Arc<Prepared<OperatorContext>>,
     /// The live instance (taken while being rebuilt).
@@ -104,7 +104,7 @@ impl Worker {
     pub fn new(
         index: usize,
         uid: Arc<str>,
-        stream: Arc<str>,
+        streams: Arc<[Arc<str>]>,
         prepared: Arc<Prepared<OperatorContext>>,
         mut instance: Instance<OperatorContext>,
         config_json: Arc<str>,
@@ -126,7 +126,7 @@ impl Worker {
         Worker {
             index,
             uid,
-            stream,
+            streams,
             prepared,
             instance: Some(instance),
             config_json,
@@ -246,13 +246,18 @@ impl Worker {
     }
 
     fn dead_letter(&mut self, r: &SourceRecord, error: &str) -> Result<(), JobError> {
-        tracing::warn!(operator = %self.uid, stream = %self.stream, position = r.position, error,
+        let stream = self
+            .streams
+            .get(r.source as usize)
+            .cloned()
+            .unwrap_or_default();
+        tracing::warn!(operator = %self.uid, stream = %stream, position = r.position, error,
             "record sent to the dead-letter output");
         let position = r.position.to_string();
         let headers = [
             ("eddy-error", error),
             ("eddy-operator", &*self.uid),
-            ("eddy-stream", &*self.stream),
+            ("eddy-stream", &*stream),
             ("eddy-position", position.as_str()),
         ];
         self.dead_letter.write(&[OutputRecord {
@@ -260,7 +265,7 @@ impl Worker {
             value: &r.value,
             headers: &headers,
             origin: Origin {
-                stream: &self.stream,
+                stream: &stream,
                 position: r.position,
                 index: 0,
             },
@@ -354,10 +359,13 @@ impl Worker {
                 key: e.key,
                 value: e.value,
                 headers: &e.headers,
-                origin: Origin {
-                    stream: &self.stream,
-                    position: records[e.record as usize].position,
-                    index: e.index,
+                origin: {
+                    let r = &records[e.record as usize];
+                    Origin {
+                        stream: self.streams.get(r.source as usize).map_or("", |s| s),
+                        position: r.position,
+                        index: e.index,
+                    }
                 },
             })
             .collect();

@@ -309,3 +309,107 @@ fn keys_can_come_from_a_subject_token() {
         "{err}"
     );
 }
+
+#[test]
+fn two_input_streams_with_their_own_keys_are_exactly_once_across_aborts() {
+    // One job reads two streams: `clicks` (the value is the key, as the job's [key] says)
+    // and `orders` (JSON; its source names its own key field). Positions are kept per
+    // stream, so aborts and restarts lose and repeat nothing on either.
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(&dir.path().join("nats")).unwrap();
+    let conn = NatsConn::connect(server.url()).unwrap();
+    let (clicks, orders, keys) = (30_000u64, 20_000u64, 300u64);
+    for name in ["clicks", "orders"] {
+        conn.ensure_stream(name, &[name.to_string()], Duration::from_secs(120))
+            .unwrap();
+    }
+    conn.publish_all(
+        "clicks",
+        (0..clicks).map(|i| (format!("c{i}"), format!("w{}", i % keys).into_bytes())),
+    )
+    .unwrap();
+    conn.publish_all(
+        "orders",
+        (0..orders).map(|i| {
+            let body = format!(r#"{{"user": "w{}", "n": {i}}}"#, i * 7 % keys);
+            (format!("o{i}"), body.into_bytes())
+        }),
+    )
+    .unwrap();
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"name = "multi"
+[operator]
+uid = "word-count"
+module = "{module}"
+[[source]]
+type = "nats"
+stream = "clicks"
+bounded = true
+[[source]]
+type = "nats"
+stream = "orders"
+bounded = true
+key = {{ from = "json-field", field = "user" }}
+[key]
+from = "value"
+[sink]
+type = "nats"
+subject = "counts"
+[nats]
+url = "{url}"
+[state]
+dir = "state"
+checkpoint-interval = "50ms"
+"#,
+            module = operator("word_count").display(),
+            url = server.url(),
+        ),
+    )
+    .unwrap();
+    for fault in ["after-emit:12", "before-commit:2", "after-commit:3"] {
+        let out = eddy_run(&job, dir.path())
+            .env("EDDY_FAULT", fault)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("EDDY_FAULT: aborting"),
+            "{fault} did not abort the job: {stderr}"
+        );
+    }
+    let stderr = run_to_end(&job, dir.path());
+    assert!(
+        stderr.contains("nats:clicks") && stderr.contains("nats:orders"),
+        "the last checkpoint holds a position per stream: {stderr}"
+    );
+
+    let out = conn.read_stream("counts").unwrap();
+    let mut ids = std::collections::HashSet::new();
+    let mut counts: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    for m in &out {
+        assert!(ids.insert(m.id.clone().unwrap()), "duplicate {:?}", m.id);
+        let n = String::from_utf8(m.payload.clone())
+            .unwrap()
+            .parse()
+            .unwrap();
+        counts.entry(m.key.clone().unwrap()).or_default().push(n);
+    }
+    for (stream, n) in [("clicks", clicks), ("orders", orders)] {
+        for s in 1..=n {
+            let id = format!("multi/word-count/nats:{stream}/{s}/0");
+            assert!(ids.contains(&id), "missing {id}");
+        }
+    }
+    assert_eq!(out.len() as u64, clicks + orders, "one output per input");
+    // Each key's outputs are its counts 1..=total, each once: nothing counted twice.
+    for k in 0..keys {
+        let expected = (0..clicks).filter(|i| i % keys == k).count()
+            + (0..orders).filter(|i| i * 7 % keys == k).count();
+        let mut got = counts.remove(&format!("w{k}")).unwrap_or_default();
+        got.sort_unstable();
+        assert_eq!(got, (1..=expected as u64).collect::<Vec<_>>(), "key w{k}");
+    }
+}
