@@ -563,7 +563,8 @@ dir = "{name}-state"
     Ok(Job::open(cfg, runtime)?.run(&RunOptions::default())?)
 }
 
-/// Consumes a whole stream (pull, batches of 5000, no acks) and does nothing else.
+/// Consumes a whole stream (continuous pull, 4096 per request, no acks) and does nothing
+/// else.
 fn raw_consume(url: &str, stream: &str, records: u64) -> Result<f64> {
     use async_nats::jetstream::{self, consumer};
     use futures_util::StreamExt;
@@ -582,17 +583,18 @@ fn raw_consume(url: &str, stream: &str, records: u64) -> Result<f64> {
             })
             .await?;
         let t = Instant::now();
+        let mut messages = c.stream().max_messages_per_batch(4096).messages().await?;
         let mut n = 0u64;
         while n < records {
-            let mut batch = c.fetch().max_messages(5000).messages().await?;
-            while let Some(m) = batch.next().await {
-                let m = m.map_err(|e| anyhow::anyhow!("{e}"))?;
-                let _seq = m
-                    .info()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
-                    .stream_sequence;
-                n += 1;
-            }
+            let Some(m) = messages.next().await else {
+                bail!("the pull ended after {n} messages");
+            };
+            let m = m.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let _seq = m
+                .info()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .stream_sequence;
+            n += 1;
         }
         Ok(records as f64 / t.elapsed().as_secs_f64())
     })
@@ -628,31 +630,32 @@ fn raw_pipeline(url: &str, records: u64, out_subject: &str) -> Result<f64> {
             .await?;
         let t = Instant::now();
         let mut pending = std::collections::VecDeque::new();
+        let mut messages = c.stream().max_messages_per_batch(4096).messages().await?;
         let mut n = 0u64;
         while n < records {
-            let mut batch = c.fetch().max_messages(5000).messages().await?;
-            while let Some(m) = batch.next().await {
-                let m = m.map_err(|e| anyhow::anyhow!("{e}"))?;
-                let seq = m
-                    .info()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
-                    .stream_sequence;
-                let mut h = async_nats::HeaderMap::new();
-                h.insert(
-                    async_nats::header::NATS_MESSAGE_ID,
-                    format!("raw/{seq}/0").as_str(),
-                );
-                let f = js
-                    .publish_with_headers(out_subject.to_string(), h, m.payload.clone())
-                    .await?;
-                pending.push_back(f);
-                if pending.len() >= 4096
-                    && let Some(f) = pending.pop_front()
-                {
-                    f.await?;
-                }
-                n += 1;
+            let Some(m) = messages.next().await else {
+                bail!("the pull ended after {n} messages");
+            };
+            let m = m.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let seq = m
+                .info()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .stream_sequence;
+            let mut h = async_nats::HeaderMap::new();
+            h.insert(
+                async_nats::header::NATS_MESSAGE_ID,
+                format!("raw/{seq}/0").as_str(),
+            );
+            let f = js
+                .publish_with_headers(out_subject.to_string(), h, m.payload.clone())
+                .await?;
+            pending.push_back(f);
+            if pending.len() >= 4096
+                && let Some(f) = pending.pop_front()
+            {
+                f.await?;
             }
+            n += 1;
         }
         for f in pending {
             f.await?;

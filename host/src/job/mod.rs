@@ -37,7 +37,7 @@ use crate::runtime::{CallError, LoadedModule, ModuleError, Runtime};
 use crate::state::host::OperatorContext;
 use crate::state::keys::key_group;
 use crate::state::{KeyedState, StateDb, StateError, WriteOp};
-use worker::{FromWorker, ToWorker, Worker};
+use worker::{Drained, FromWorker, ToWorker, Worker};
 
 /// Why a job stopped or could not start. Each names the thing at fault.
 #[derive(Debug, thiserror::Error)]
@@ -110,8 +110,8 @@ pub struct JobReport {
     /// Per completed checkpoint, in order: the time from its barrier to its record being
     /// durable (barrier pass, outputs acknowledged, state and positions committed).
     pub checkpoint_durations: Vec<Duration>,
-    /// Per checkpoint, in order: the longest time a worker stopped processing for its
-    /// barrier.
+    /// Per checkpoint, in order: the longest time a worker stopped processing for it (at
+    /// the barrier, or for one step of draining its state).
     pub checkpoint_pauses: Vec<Duration>,
     /// Wall time from the first record to the final checkpoint.
     pub elapsed: Duration,
@@ -370,10 +370,21 @@ struct Commit {
     /// When the barrier pass ended and the commit started.
     started: Instant,
     record: CheckpointRecord,
-    writes: usize,
+    /// The longest a worker stopped at the barrier.
+    barrier_pause: Duration,
     /// A copy of it is kept.
     retained: bool,
-    handle: std::thread::JoinHandle<Result<Duration, JobError>>,
+    handle: std::thread::JoinHandle<Result<Committed, JobError>>,
+}
+
+/// What the committer thread reports.
+struct Committed {
+    /// From the barrier pass to durable.
+    took: Duration,
+    /// State writes.
+    writes: usize,
+    /// The longest drain step of a worker (a pause in its processing).
+    step: Duration,
 }
 
 impl Coordinator {
@@ -511,12 +522,15 @@ impl Coordinator {
     /// A barrier pass: every worker hands over its dirty state, then all of it and the
     /// positions are committed in one synced batch on the committer thread.
     fn checkpoint(&mut self, dead_letter: &mut dyn Sink) -> Result<(), JobError> {
+        // One commit at a time, in order: the previous one must be durable first (and
+        // the workers told, so that no drain is in progress at the barrier).
+        self.finish_commit()?;
         let started = Instant::now();
         let id = self.next_id;
         for w in 0..self.to_workers.len() {
             self.send(w, ToWorker::Barrier(id))?;
         }
-        let mut ops: Vec<WriteOp> = Vec::new();
+        let mut drains: Vec<Receiver<Drained>> = Vec::new();
         let mut durable = vec![dead_letter.durable()?];
         let mut acked = 0;
         let mut longest = Duration::ZERO;
@@ -530,7 +544,7 @@ impl Coordinator {
                     ..
                 }) if got == id => {
                     longest = longest.max(pause);
-                    ops.extend(part);
+                    drains.push(part);
                     durable.extend(outputs);
                     acked += 1;
                 }
@@ -542,10 +556,6 @@ impl Coordinator {
                 Err(_) => return Err(JobError::Worker("all workers stopped".into())),
             }
         }
-        self.max_pause = self.max_pause.max(longest);
-        self.pauses.push(longest);
-        // One commit at a time, in order: the previous one must be durable first.
-        self.finish_commit()?;
         tracing::trace!(
             checkpoint = id,
             barrier_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -572,12 +582,31 @@ impl Coordinator {
         let retain = (state.retained_checkpoints > 0
             && id.is_multiple_of(u64::from(state.retain_every)))
         .then(|| (state.retained_dir(), state.retained_checkpoints));
-        let writes = ops.len();
         let retained = retain.is_some();
         let handle = std::thread::Builder::new()
             .name("eddy-commit".into())
             .spawn(move || {
                 let t = Instant::now();
+                // The workers' state as of the barrier, drained while they go on.
+                let mut ops: Vec<WriteOp> = Vec::new();
+                let mut step = Duration::ZERO;
+                for rx in drains {
+                    loop {
+                        match rx.recv() {
+                            Ok(Drained::Ops(part)) => ops.extend(part),
+                            Ok(Drained::Done(longest)) => {
+                                step = step.max(longest);
+                                break;
+                            }
+                            Err(_) => {
+                                return Err(JobError::Worker(
+                                    "a worker stopped before handing over its state".into(),
+                                ));
+                            }
+                        }
+                    }
+                }
+                let writes = ops.len();
                 // Outputs first: a checkpoint must never cover an output not yet stored.
                 for finish in durable {
                     finish()?;
@@ -588,14 +617,18 @@ impl Coordinator {
                 if let Some((dir, keep)) = retain {
                     checkpoint::retain(&db, &dir, id, keep)?;
                 }
-                Ok(t.elapsed())
+                Ok(Committed {
+                    took: t.elapsed(),
+                    writes,
+                    step,
+                })
             })
             .map_err(|e| JobError::Worker(format!("cannot start the committer thread: {e}")))?;
         self.committing = Some(Commit {
             barrier: started,
             started: Instant::now(),
             record,
-            writes,
+            barrier_pause: longest,
             retained,
             handle,
         });
@@ -609,12 +642,16 @@ impl Coordinator {
         let Some(c) = self.committing.take() else {
             return Ok(());
         };
-        let took = c
+        let done = c
             .handle
             .join()
             .map_err(|_| JobError::Worker("the committer thread panicked".into()))??;
-        tracing::debug!(checkpoint = c.record.id, writes = c.writes, commit_ms = took.as_secs_f64() * 1e3,
+        let took = done.took;
+        tracing::debug!(checkpoint = c.record.id, writes = done.writes, commit_ms = took.as_secs_f64() * 1e3,
             positions = ?c.record.positions, "checkpoint complete");
+        let pause = c.barrier_pause.max(done.step);
+        self.max_pause = self.max_pause.max(pause);
+        self.pauses.push(pause);
         let id = c.record.id;
         self.last_commit = took;
         self.durations

@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::time::{Duration, Instant};
 
 use foldhash::fast::RandomState;
 
@@ -32,6 +33,17 @@ pub enum ToWorker {
     Committed(u64),
 }
 
+/// Entries a worker drains per step while it goes on processing: a few milliseconds.
+const DRAIN_STEP: usize = 8192;
+
+/// A worker's state writes for a checkpoint, sent in steps after its ack.
+pub enum Drained {
+    /// Some of the writes.
+    Ops(Vec<WriteOp>),
+    /// All writes are sent; the longest drain step took this long.
+    Done(Duration),
+}
+
 /// Messages from a worker to the coordinator.
 pub enum FromWorker {
     /// The worker's part of checkpoint `id`.
@@ -40,8 +52,9 @@ pub enum FromWorker {
         id: u64,
         /// Worker index.
         worker: usize,
-        /// State writes.
-        ops: Vec<WriteOp>,
+        /// The state writes as of the barrier, drained in steps between batches (copy on
+        /// write keeps them as of the barrier); complete once [`Drained::Done`] arrives.
+        ops: Receiver<Drained>,
         /// What makes the worker's outputs up to the barrier durable; the checkpoint runs
         /// it before it completes.
         durable: Vec<Durable>,
@@ -57,13 +70,9 @@ pub enum FromWorker {
 impl std::fmt::Debug for FromWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FromWorker::Ack {
-                id, worker, ops, ..
-            } => write!(
-                f,
-                "Ack(checkpoint {id}, worker {worker}, {} writes)",
-                ops.len()
-            ),
+            FromWorker::Ack { id, worker, .. } => {
+                write!(f, "Ack(checkpoint {id}, worker {worker})")
+            }
             FromWorker::WantCheckpoint => f.write_str("WantCheckpoint"),
             FromWorker::Fatal(e) => write!(f, "Fatal({e})"),
         }
@@ -96,6 +105,8 @@ pub struct Worker {
     value_handles: Vec<u32>,
     is_value: Vec<bool>,
     asked_for_checkpoint: bool,
+    /// The drain in progress: where its writes go, and its longest step so far.
+    draining: Option<(Sender<Drained>, Duration)>,
 }
 
 impl Worker {
@@ -138,25 +149,73 @@ impl Worker {
             value_handles,
             is_value,
             asked_for_checkpoint: false,
+            draining: None,
         }
     }
 
     /// Runs until the coordinator hangs up or a fatal error.
     pub fn run(mut self, rx: Receiver<ToWorker>, tx: Sender<FromWorker>) {
-        for msg in rx {
-            let res = match msg {
-                ToWorker::Batch(records) => self.process(&records, &tx),
-                ToWorker::Barrier(id) => self.barrier(id, &tx),
-                ToWorker::Committed(_) => {
+        loop {
+            // While a drain is in progress, messages are taken as they come and the drain
+            // goes on between them; otherwise the worker waits for the next message.
+            let msg = if self.draining.is_some() {
+                match rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => {
+                        while self.draining.is_some() {
+                            if self.drain_step().is_err() {
+                                return;
+                            }
+                        }
+                        return;
+                    }
+                }
+            } else {
+                match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => return,
+                }
+            };
+            let mut res = match msg {
+                Some(ToWorker::Batch(records)) => self.process(&records, &tx),
+                Some(ToWorker::Barrier(id)) => self.barrier(id, &tx),
+                Some(ToWorker::Committed(_)) => {
                     self.evict_if_needed();
                     Ok(())
                 }
+                None => Ok(()),
             };
+            if res.is_ok() && self.draining.is_some() {
+                res = self.drain_step();
+            }
             if let Err(e) = res {
                 let _ = tx.send(FromWorker::Fatal(e));
                 return;
             }
         }
+    }
+
+    /// Drains one step of the checkpoint in progress and sends its writes.
+    fn drain_step(&mut self) -> Result<(), JobError> {
+        let started = Instant::now();
+        let keyed = &mut self.host()?.keyed;
+        let done = keyed.drain_some(DRAIN_STEP);
+        let ops = keyed.take_drained();
+        let Some((to, longest)) = self.draining.as_mut() else {
+            return Ok(());
+        };
+        *longest = (*longest).max(started.elapsed());
+        let lost = || JobError::Worker("the checkpoint stopped taking this worker's state".into());
+        if !ops.is_empty() {
+            to.send(Drained::Ops(ops)).map_err(|_| lost())?;
+        }
+        if done {
+            let longest = *longest;
+            to.send(Drained::Done(longest)).map_err(|_| lost())?;
+            self.draining = None;
+        }
+        Ok(())
     }
 
     fn host(&mut self) -> Result<&mut OperatorContext, JobError> {
@@ -167,10 +226,16 @@ impl Worker {
     }
 
     fn barrier(&mut self, id: u64, tx: &Sender<FromWorker>) -> Result<(), JobError> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        // The coordinator starts a checkpoint only once the previous one is committed, so
+        // no drain is in progress here; finish one anyway rather than mix two.
+        while self.draining.is_some() {
+            self.drain_step()?;
+        }
         let durable = vec![self.sink.durable()?, self.dead_letter.durable()?];
-        let mut ops = Vec::new();
-        self.host()?.keyed.drain_dirty(&mut ops);
+        self.host()?.keyed.begin_drain();
+        let (to, ops) = std::sync::mpsc::channel();
+        self.draining = Some((to, Duration::ZERO));
         let _ = tx.send(FromWorker::Ack {
             id,
             worker: self.index,

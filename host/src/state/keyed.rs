@@ -36,7 +36,8 @@ const ENTRY_OVERHEAD: usize = 128;
 #[derive(Debug, Clone)]
 struct ValueSlot {
     value: Option<Vec<u8>>,
-    dirty: bool,
+    /// The epoch in which the entry last changed (0: clean, as in RocksDB).
+    dirty: u64,
     referenced: bool,
 }
 
@@ -46,13 +47,15 @@ struct MapSlot {
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// RocksDB's entries for this key are gone (the overlay is the whole map).
     cleared: bool,
-    dirty: bool,
+    /// The epoch in which the entry last changed (0: clean).
+    dirty: u64,
 }
 
 #[derive(Debug, Clone)]
 struct ListSlot {
     items: Vec<Vec<u8>>,
-    dirty: bool,
+    /// The epoch in which the entry last changed (0: clean).
+    dirty: u64,
     referenced: bool,
 }
 
@@ -68,7 +71,7 @@ enum Undo {
         key: Box<[u8]>,
         map_key: Vec<u8>,
         prev: Option<Option<Vec<u8>>>,
-        prev_dirty: bool,
+        prev_dirty: u64,
     },
     MapSlot {
         handle: u32,
@@ -95,6 +98,69 @@ pub struct KeyedState {
     bytes: usize,
     budget: usize,
     scratch: Vec<u8>,
+    /// The epoch that changes are marked with; a drain starts the next one.
+    epoch: u64,
+    /// The epoch being drained (entries dirty in it or before are pending).
+    draining: u64,
+    drain_active: bool,
+    /// Entries that became dirty in the current epoch (may hold stale ones).
+    dirty_keys: Vec<(u32, Box<[u8]>)>,
+    /// Entries left to drain.
+    drain_list: Vec<(u32, Box<[u8]>)>,
+    /// Writes drained so far, including copies made on write.
+    drain_out: Vec<WriteOp>,
+}
+
+/// Whether a slot dirty in epoch `dirty` still waits for the active drain.
+fn pending(dirty: u64, drain_active: bool, draining: u64) -> bool {
+    drain_active && dirty != 0 && dirty <= draining
+}
+
+/// Where drained writes go and how keys are laid out: what encoding needs of a
+/// [`KeyedState`] while one of its slot maps is borrowed.
+struct Drain<'a> {
+    out: &'a mut Vec<WriteOp>,
+    max_key_groups: u32,
+    k: Vec<u8>,
+}
+
+impl Drain<'_> {
+    fn value(&mut self, id: StateId, key: &[u8], slot: &ValueSlot) {
+        let kg = keys::key_group(key, self.max_key_groups);
+        keys::value_key(&mut self.k, kg, id, key);
+        self.out.push(match &slot.value {
+            Some(v) => WriteOp::Put(self.k.clone(), v.clone()),
+            None => WriteOp::Delete(self.k.clone()),
+        });
+    }
+
+    fn map(&mut self, id: StateId, key: &[u8], slot: &MapSlot) {
+        let kg = keys::key_group(key, self.max_key_groups);
+        keys::map_prefix(&mut self.k, kg, id, key);
+        if slot.cleared
+            && let Some(end) = keys::prefix_end(&self.k)
+        {
+            self.out.push(WriteOp::DeleteRange(self.k.clone(), end));
+        }
+        for (mk, v) in &slot.overlay {
+            let mut full = self.k.clone();
+            full.extend_from_slice(mk);
+            self.out.push(match v {
+                Some(v) => WriteOp::Put(full, v.clone()),
+                None => WriteOp::Delete(full),
+            });
+        }
+    }
+
+    fn list(&mut self, id: StateId, key: &[u8], slot: &ListSlot) {
+        let kg = keys::key_group(key, self.max_key_groups);
+        keys::list_key(&mut self.k, kg, id, key);
+        self.out.push(if slot.items.is_empty() {
+            WriteOp::Delete(self.k.clone())
+        } else {
+            WriteOp::Put(self.k.clone(), keys::encode_list(&slot.items))
+        });
+    }
 }
 
 impl std::fmt::Debug for KeyedState {
@@ -140,6 +206,71 @@ impl KeyedState {
             bytes: 0,
             budget,
             scratch: Vec::with_capacity(64),
+            epoch: 1,
+            draining: 0,
+            drain_active: false,
+            dirty_keys: Vec::new(),
+            drain_list: Vec::new(),
+            drain_out: Vec::new(),
+        }
+    }
+
+    /// Before a change to an entry: if the active drain still waits for it, its content
+    /// (as of the barrier) goes to the drained writes now, and it counts as clean.
+    fn copy_on_write(&mut self, handle: u32, key: &[u8]) {
+        if !self.drain_active {
+            return;
+        }
+        let Some(st) = self.states.get(handle as usize).copied() else {
+            return;
+        };
+        let (active, draining) = (self.drain_active, self.draining);
+        let mut d = Drain {
+            out: &mut self.drain_out,
+            max_key_groups: self.max_key_groups,
+            k: std::mem::take(&mut self.scratch),
+        };
+        let h = handle as usize;
+        match st.kind {
+            StateKind::Value => {
+                if let Some(slot) = self.values[h].get_mut(key)
+                    && pending(slot.dirty, active, draining)
+                {
+                    d.value(st.id, key, slot);
+                    slot.dirty = 0;
+                }
+            }
+            StateKind::Map => {
+                if let Some(slot) = self.maps[h].get_mut(key)
+                    && pending(slot.dirty, active, draining)
+                {
+                    d.map(st.id, key, slot);
+                    slot.dirty = 0;
+                }
+            }
+            StateKind::List => {
+                if let Some(slot) = self.lists[h].get_mut(key)
+                    && pending(slot.dirty, active, draining)
+                {
+                    d.list(st.id, key, slot);
+                    slot.dirty = 0;
+                }
+            }
+        }
+        self.scratch = d.k;
+    }
+
+    /// Marks a slot changed in the current epoch (and lists it for the next drain).
+    fn mark(
+        dirty: &mut u64,
+        epoch: u64,
+        dirty_keys: &mut Vec<(u32, Box<[u8]>)>,
+        handle: u32,
+        key: &[u8],
+    ) {
+        if *dirty != epoch {
+            *dirty = epoch;
+            dirty_keys.push((handle, key.into()));
         }
     }
 
@@ -260,7 +391,7 @@ impl KeyedState {
         self.bytes += ENTRY_OVERHEAD + key.len() + loaded.as_ref().map_or(0, Vec::len);
         let slot = map.entry(key.into()).or_insert(ValueSlot {
             value: loaded,
-            dirty: false,
+            dirty: 0,
             referenced: true,
         });
         Ok(f(slot.value.as_deref()))
@@ -274,6 +405,8 @@ impl KeyedState {
         value: Option<&[u8]>,
     ) -> Result<(), KeyedError> {
         self.check(handle, StateKind::Value)?;
+        self.copy_on_write(handle, key);
+        let (epoch, dirty_keys) = (self.epoch, &mut self.dirty_keys);
         let map = &mut self.values[handle as usize];
         let new_len = value.map_or(0, <[u8]>::len);
         match map.get_mut(key) {
@@ -293,7 +426,7 @@ impl KeyedState {
                     }
                     (v, stored) => *stored = v.map(<[u8]>::to_vec),
                 }
-                slot.dirty = true;
+                Self::mark(&mut slot.dirty, epoch, dirty_keys, handle, key);
                 slot.referenced = true;
                 self.bytes = self.bytes + new_len - old_len.min(self.bytes + new_len);
             }
@@ -306,14 +439,13 @@ impl KeyedState {
                     });
                 }
                 self.bytes += ENTRY_OVERHEAD + key.len() + new_len;
-                map.insert(
-                    key.into(),
-                    ValueSlot {
-                        value: value.map(<[u8]>::to_vec),
-                        dirty: true,
-                        referenced: true,
-                    },
-                );
+                let mut slot = ValueSlot {
+                    value: value.map(<[u8]>::to_vec),
+                    dirty: 0,
+                    referenced: true,
+                };
+                Self::mark(&mut slot.dirty, epoch, dirty_keys, handle, key);
+                map.insert(key.into(), slot);
             }
         }
         Ok(())
@@ -363,6 +495,7 @@ impl KeyedState {
         value: Option<&[u8]>,
     ) -> Result<(), KeyedError> {
         self.check(handle, StateKind::Map)?;
+        self.copy_on_write(handle, key);
         let in_call = self.in_call;
         let existed = self.maps[handle as usize].contains_key(key);
         if in_call && !existed {
@@ -373,12 +506,15 @@ impl KeyedState {
             });
         }
         let added = map_key.len() + value.map_or(0, <[u8]>::len);
+        let epoch = self.epoch;
+        let mut dirty_keys = std::mem::take(&mut self.dirty_keys);
         let slot = self.map_slot(handle, key);
         let prev_dirty = slot.dirty;
         let prev = slot
             .overlay
             .insert(map_key.to_vec(), value.map(<[u8]>::to_vec));
-        slot.dirty = true;
+        Self::mark(&mut slot.dirty, epoch, &mut dirty_keys, handle, key);
+        self.dirty_keys = dirty_keys;
         if in_call && existed {
             self.undo.push(Undo::MapEntry {
                 handle,
@@ -405,6 +541,7 @@ impl KeyedState {
     /// Removes every entry of `key`'s map.
     pub fn map_clear(&mut self, handle: u32, key: &[u8]) -> Result<(), KeyedError> {
         self.check(handle, StateKind::Map)?;
+        self.copy_on_write(handle, key);
         let in_call = self.in_call;
         let prev = self.maps[handle as usize].remove(key);
         if in_call {
@@ -415,14 +552,19 @@ impl KeyedState {
             });
         }
         self.bytes += ENTRY_OVERHEAD + key.len();
-        self.maps[handle as usize].insert(
-            key.into(),
-            MapSlot {
-                overlay: BTreeMap::new(),
-                cleared: true,
-                dirty: true,
-            },
+        let mut slot = MapSlot {
+            overlay: BTreeMap::new(),
+            cleared: true,
+            dirty: 0,
+        };
+        Self::mark(
+            &mut slot.dirty,
+            self.epoch,
+            &mut self.dirty_keys,
+            handle,
+            key,
         );
+        self.maps[handle as usize].insert(key.into(), slot);
         Ok(())
     }
 
@@ -529,7 +671,7 @@ impl KeyedState {
                 key.into(),
                 ListSlot {
                     items,
-                    dirty: false,
+                    dirty: 0,
                     referenced: true,
                 },
             );
@@ -553,12 +695,25 @@ impl KeyedState {
         f: impl FnOnce(&mut Vec<Vec<u8>>),
     ) -> Result<(), KeyedError> {
         let in_call = self.in_call;
-        let slot = self.list_slot(handle, key)?;
-        let prev = in_call.then(|| slot.clone());
-        let before: usize = slot.items.iter().map(|i| i.len() + 24).sum();
-        f(&mut slot.items);
-        slot.dirty = true;
-        let after: usize = slot.items.iter().map(|i| i.len() + 24).sum();
+        self.list_slot(handle, key)?;
+        self.copy_on_write(handle, key);
+        let epoch = self.epoch;
+        let mut dirty_keys = std::mem::take(&mut self.dirty_keys);
+        let (prev, before, after) = match self.list_slot(handle, key) {
+            Ok(slot) => {
+                let prev = in_call.then(|| slot.clone());
+                let before: usize = slot.items.iter().map(|i| i.len() + 24).sum();
+                f(&mut slot.items);
+                Self::mark(&mut slot.dirty, epoch, &mut dirty_keys, handle, key);
+                let after: usize = slot.items.iter().map(|i| i.len() + 24).sum();
+                (prev, before, after)
+            }
+            Err(e) => {
+                self.dirty_keys = dirty_keys;
+                return Err(e);
+            }
+        };
+        self.dirty_keys = dirty_keys;
         if let Some(prev) = prev {
             self.undo.push(Undo::List {
                 handle,
@@ -572,56 +727,88 @@ impl KeyedState {
 
     // ---- checkpoints and memory -------------------------------------------------------------
 
-    /// Turns every dirty entry into writes for the next checkpoint and marks it clean.
+    /// Turns every dirty entry into writes for the next checkpoint and marks it clean, at
+    /// once ([`begin_drain`](Self::begin_drain) and [`drain_some`](Self::drain_some) do
+    /// the same in steps).
     pub fn drain_dirty(&mut self, out: &mut Vec<WriteOp>) {
-        let mut k = Vec::with_capacity(64);
-        for (h, st) in self.states.iter().enumerate() {
+        self.begin_drain();
+        while !self.drain_some(usize::MAX) {}
+        out.extend(self.take_drained());
+    }
+
+    /// Starts draining the entries changed so far (a checkpoint barrier): O(1). Until
+    /// [`drain_some`](Self::drain_some) says it is done, changes to those entries first
+    /// copy their content as of now into the drained writes (copy on write), so the
+    /// drain yields exactly the state at this instant while processing goes on.
+    pub fn begin_drain(&mut self) {
+        if self.drain_active {
+            // Finish the previous drain first (its writes stay in `drain_out`).
+            while !self.drain_some(usize::MAX) {}
+        }
+        self.draining = self.epoch;
+        self.epoch += 1;
+        self.drain_list = std::mem::take(&mut self.dirty_keys);
+        self.drain_active = true;
+    }
+
+    /// Drains up to `max` listed entries; returns whether the drain is complete.
+    pub fn drain_some(&mut self, max: usize) -> bool {
+        if !self.drain_active {
+            return true;
+        }
+        let (active, draining) = (self.drain_active, self.draining);
+        let mut d = Drain {
+            out: &mut self.drain_out,
+            max_key_groups: self.max_key_groups,
+            k: std::mem::take(&mut self.scratch),
+        };
+        for _ in 0..max {
+            let Some((h, key)) = self.drain_list.pop() else {
+                break;
+            };
+            let Some(st) = self.states.get(h as usize).copied() else {
+                continue;
+            };
+            let h = h as usize;
             match st.kind {
                 StateKind::Value => {
-                    for (key, slot) in self.values[h].iter_mut().filter(|(_, s)| s.dirty) {
-                        let kg = keys::key_group(key, self.max_key_groups);
-                        keys::value_key(&mut k, kg, st.id, key);
-                        out.push(match &slot.value {
-                            Some(v) => WriteOp::Put(k.clone(), v.clone()),
-                            None => WriteOp::Delete(k.clone()),
-                        });
-                        slot.dirty = false;
+                    if let Some(slot) = self.values[h].get_mut(&key)
+                        && pending(slot.dirty, active, draining)
+                    {
+                        d.value(st.id, &key, slot);
+                        slot.dirty = 0;
                     }
                 }
                 StateKind::Map => {
-                    for (key, slot) in self.maps[h].iter_mut().filter(|(_, s)| s.dirty) {
-                        let kg = keys::key_group(key, self.max_key_groups);
-                        keys::map_prefix(&mut k, kg, st.id, key);
-                        if slot.cleared
-                            && let Some(end) = keys::prefix_end(&k)
-                        {
-                            out.push(WriteOp::DeleteRange(k.clone(), end));
-                        }
-                        for (mk, v) in &slot.overlay {
-                            let mut full = k.clone();
-                            full.extend_from_slice(mk);
-                            out.push(match v {
-                                Some(v) => WriteOp::Put(full, v.clone()),
-                                None => WriteOp::Delete(full),
-                            });
-                        }
-                        slot.dirty = false;
+                    if let Some(slot) = self.maps[h].get_mut(&key)
+                        && pending(slot.dirty, active, draining)
+                    {
+                        d.map(st.id, &key, slot);
+                        slot.dirty = 0;
                     }
                 }
                 StateKind::List => {
-                    for (key, slot) in self.lists[h].iter_mut().filter(|(_, s)| s.dirty) {
-                        let kg = keys::key_group(key, self.max_key_groups);
-                        keys::list_key(&mut k, kg, st.id, key);
-                        out.push(if slot.items.is_empty() {
-                            WriteOp::Delete(k.clone())
-                        } else {
-                            WriteOp::Put(k.clone(), keys::encode_list(&slot.items))
-                        });
-                        slot.dirty = false;
+                    if let Some(slot) = self.lists[h].get_mut(&key)
+                        && pending(slot.dirty, active, draining)
+                    {
+                        d.list(st.id, &key, slot);
+                        slot.dirty = 0;
                     }
                 }
             }
         }
+        self.scratch = d.k;
+        if self.drain_list.is_empty() {
+            self.drain_active = false;
+            self.drain_list = Vec::new();
+            return true;
+        }
+        false
+    }
+
+    /// The writes drained since the last call.
+    pub fn take_drained(&mut self) -> Vec<WriteOp> {
+        std::mem::take(&mut self.drain_out)
     }
 
     /// Approximate bytes held by the cache.
@@ -640,7 +827,7 @@ impl KeyedState {
         let mut bytes = 0usize;
         for m in &mut self.values {
             m.retain(|k, s| {
-                let keep = s.dirty || std::mem::take(&mut s.referenced);
+                let keep = s.dirty != 0 || std::mem::take(&mut s.referenced);
                 if keep {
                     bytes += ENTRY_OVERHEAD + k.len() + s.value.as_ref().map_or(0, Vec::len);
                 }
@@ -649,7 +836,7 @@ impl KeyedState {
         }
         for m in &mut self.maps {
             m.retain(|k, s| {
-                if s.dirty {
+                if s.dirty != 0 {
                     bytes += ENTRY_OVERHEAD
                         + k.len()
                         + s.overlay
@@ -657,12 +844,12 @@ impl KeyedState {
                             .map(|(a, b)| a.len() + b.as_ref().map_or(0, Vec::len))
                             .sum::<usize>();
                 }
-                s.dirty
+                s.dirty != 0
             });
         }
         for m in &mut self.lists {
             m.retain(|k, s| {
-                let keep = s.dirty || std::mem::take(&mut s.referenced);
+                let keep = s.dirty != 0 || std::mem::take(&mut s.referenced);
                 if keep {
                     bytes += ENTRY_OVERHEAD
                         + k.len()
@@ -728,6 +915,96 @@ mod tests {
         assert_eq!(s.map_get(1, b"k", b"a").unwrap().unwrap(), b"x");
         assert_eq!(s.map_get(1, b"k", b"b").unwrap(), None);
         assert_eq!(s.list_get(2, b"k").unwrap(), vec![b"i".to_vec()]);
+    }
+
+    /// The drained writes applied to an empty map: key → value.
+    fn applied(ops: Vec<WriteOp>) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let mut m = BTreeMap::new();
+        for op in ops {
+            match op {
+                WriteOp::Put(k, v) => {
+                    m.insert(k, v);
+                }
+                WriteOp::Delete(k) => {
+                    m.remove(&k);
+                }
+                WriteOp::DeleteRange(a, b) => m.retain(|k, _| *k < a || *k >= b),
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn a_drain_in_steps_yields_the_state_at_its_start_while_changes_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        for i in 0..100u32 {
+            let k = format!("k{i}");
+            s.value_put(0, k.as_bytes(), Some(&i.to_le_bytes()))
+                .unwrap();
+            s.map_put(1, k.as_bytes(), b"a", Some(b"x")).unwrap();
+            s.list_change(2, k.as_bytes(), |l| l.push(b"i".to_vec()))
+                .unwrap();
+        }
+        // The reference: the same state drained at once, in a second store.
+        let dir2 = tempfile::tempdir().unwrap();
+        let mut r = open(dir2.path());
+        for i in 0..100u32 {
+            let k = format!("k{i}");
+            r.value_put(0, k.as_bytes(), Some(&i.to_le_bytes()))
+                .unwrap();
+            r.map_put(1, k.as_bytes(), b"a", Some(b"x")).unwrap();
+            r.list_change(2, k.as_bytes(), |l| l.push(b"i".to_vec()))
+                .unwrap();
+        }
+        let mut expected = Vec::new();
+        r.drain_dirty(&mut expected);
+
+        s.begin_drain();
+        assert!(!s.drain_some(30));
+        // Changes after the barrier, some in a call that is rolled back.
+        for i in (0..100u32).step_by(3) {
+            let k = format!("k{i}");
+            s.value_put(0, k.as_bytes(), Some(b"later")).unwrap();
+            s.map_clear(1, k.as_bytes()).unwrap();
+            s.list_change(2, k.as_bytes(), |l| l.clear()).unwrap();
+        }
+        s.begin();
+        s.value_put(0, b"k1", Some(b"undone")).unwrap();
+        s.map_put(1, b"k1", b"b", Some(b"y")).unwrap();
+        s.rollback();
+        s.value_put(0, b"fresh", Some(b"f")).unwrap();
+        while !s.drain_some(7) {}
+        assert_eq!(applied(s.take_drained()), applied(expected.clone()));
+
+        // The next drain holds exactly the changes made after the barrier.
+        let mut next = Vec::new();
+        s.drain_dirty(&mut next);
+        let mut all = expected;
+        all.extend(next);
+        let mut r2 = open(dir2.path().join("x").as_path());
+        for i in 0..100u32 {
+            let k = format!("k{i}");
+            let later = i % 3 == 0;
+            let v = if later {
+                b"later".to_vec()
+            } else {
+                i.to_le_bytes().to_vec()
+            };
+            r2.value_put(0, k.as_bytes(), Some(&v)).unwrap();
+            if later {
+                r2.map_clear(1, k.as_bytes()).unwrap();
+                r2.list_change(2, k.as_bytes(), |l| l.clear()).unwrap();
+            } else {
+                r2.map_put(1, k.as_bytes(), b"a", Some(b"x")).unwrap();
+                r2.list_change(2, k.as_bytes(), |l| l.push(b"i".to_vec()))
+                    .unwrap();
+            }
+        }
+        r2.value_put(0, b"fresh", Some(b"f")).unwrap();
+        let mut want = Vec::new();
+        r2.drain_dirty(&mut want);
+        assert_eq!(applied(all), applied(want));
     }
 
     #[test]
