@@ -7,6 +7,9 @@
 //! `before-commit` (a checkpoint's outputs are durable, its state write not yet made),
 //! `after-commit` (the checkpoint is durable, the workers not yet told), `after-last-commit`
 //! (the final checkpoint of a run is durable, the job not yet closed).
+//!
+//! `EDDY_FAULT=stall-commit:<n>` instead makes the n-th checkpoint's committer hang before
+//! its write (a stalled disk or output stream), for the `checkpoint-timeout` test.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,5 +43,18 @@ pub fn hit(point: &str) {
     {
         eprintln!("EDDY_FAULT: aborting at {point} (hit {})", f.at);
         std::process::abort();
+    }
+}
+
+/// Hangs the calling thread for good if `EDDY_FAULT` names `point` for this hit.
+pub fn stall(point: &str) {
+    if let Some(f) = fault()
+        && f.point == point
+        && f.hits.fetch_add(1, Ordering::Relaxed) + 1 == f.at
+    {
+        eprintln!("EDDY_FAULT: stalling at {point} (hit {})", f.at);
+        loop {
+            std::thread::park();
+        }
     }
 }

@@ -399,7 +399,7 @@ impl Coordinator {
         let p = self.to_workers.len();
         let groups = cfg.state.max_key_groups;
         let interval = cfg.state.checkpoint_interval;
-        let (min_pause, timeout) = (cfg.state.checkpoint_min_pause, cfg.state.checkpoint_timeout);
+        let min_pause = cfg.state.checkpoint_min_pause;
         let mut last_cp = Instant::now();
         let mut last_done = Instant::now();
         let mut last_progress = Instant::now();
@@ -441,13 +441,8 @@ impl Coordinator {
                 if c.handle.is_finished() {
                     self.finish_commit()?;
                     last_done = Instant::now();
-                } else if c.started.elapsed() > timeout {
-                    // Its writes are already drained from the caches: it cannot be
-                    // abandoned, only the job stopped (a restart resumes from the last one).
-                    return Err(JobError::Worker(format!(
-                        "checkpoint {} did not complete within checkpoint-timeout ({:?}): is the output stream or the disk stalled? Restart the job to resume from the last completed checkpoint",
-                        c.record.id, timeout
-                    )));
+                } else if let Some(e) = self.overdue() {
+                    return Err(e);
                 }
             }
             let stop = opts.stop.load(Ordering::Relaxed);
@@ -612,6 +607,7 @@ impl Coordinator {
                     finish()?;
                 }
                 fault::hit("before-commit");
+                fault::stall("stall-commit");
                 checkpoint::commit(&db, ops, &to_write)?;
                 fault::hit("after-commit");
                 if let Some((dir, keep)) = retain {
@@ -638,7 +634,31 @@ impl Coordinator {
     }
 
     /// Waits for the checkpoint being written, if any; then tells the workers it is durable.
+    /// The error to stop with when the checkpoint in flight has run past its timeout.
+    /// Its writes are already drained from the caches: it cannot be abandoned, only the job
+    /// stopped (a restart resumes from the last completed one).
+    fn overdue(&self) -> Option<JobError> {
+        let c = self.committing.as_ref()?;
+        let timeout = self.job.cfg.state.checkpoint_timeout;
+        (c.barrier.elapsed() > timeout).then(|| {
+            JobError::Worker(format!(
+                "checkpoint {} did not complete within checkpoint-timeout ({timeout:?}): is the output stream or the disk stalled? Restart the job to resume from the last completed checkpoint",
+                c.record.id
+            ))
+        })
+    }
+
     fn finish_commit(&mut self) -> Result<(), JobError> {
+        while self
+            .committing
+            .as_ref()
+            .is_some_and(|c| !c.handle.is_finished())
+        {
+            if let Some(e) = self.overdue() {
+                return Err(e);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let Some(c) = self.committing.take() else {
             return Ok(());
         };

@@ -60,3 +60,60 @@ checkpoint-interval = "50ms"
         assert_eq!(*n, records / keys, "final count of {k}");
     }
 }
+
+#[test]
+fn a_checkpoint_past_its_timeout_stops_the_job_and_a_restart_ends_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (records, keys) = (200_000u64, 100u64);
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"name = "timeout"
+[operator]
+uid = "word-count"
+module = "{}"
+batch-size = 64
+[source]
+type = "generator"
+count = {records}
+keys = {keys}
+[sink]
+type = "file"
+path = "output.jsonl"
+[state]
+dir = "state"
+checkpoint-interval = "20ms"
+checkpoint-timeout = "1s"
+"#,
+            operator("word_count").display()
+        ),
+    )
+    .unwrap();
+    // The second checkpoint's commit hangs (as on a stalled disk): the job must stop with
+    // an error that names the setting, not hang or go on without checkpoints.
+    let started = std::time::Instant::now();
+    let out = eddy_tests::eddy_run(&job, dir.path())
+        .env("EDDY_FAULT", "stall-commit:2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("checkpoint-timeout")
+            && stderr.contains("EDDY_FAULT: stalling"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let stderr = run_to_end(&job, dir.path());
+    assert!(
+        stderr.contains(&format!("\"generator\": {records}")),
+        "{stderr}"
+    );
+    let mut last: std::collections::HashMap<String, u64> = Default::default();
+    for (k, v) in read_pairs(&dir.path().join("output.jsonl")) {
+        last.insert(k, v.parse().unwrap());
+    }
+    assert_eq!(last.len() as u64, keys);
+    assert!(last.values().all(|n| *n == records / keys), "{last:?}");
+}
