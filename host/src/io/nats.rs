@@ -221,7 +221,7 @@ impl NatsConn {
         Unacknowledged {
             client: self.client.clone(),
             js: self.js(),
-            subject: subject.to_string(),
+            subject: async_nats::Subject::from(subject),
             queue: VecDeque::new(),
         }
     }
@@ -621,12 +621,14 @@ struct Unacked {
 struct Unacknowledged {
     client: async_nats::Client,
     js: jetstream::Context,
-    subject: String,
+    subject: async_nats::Subject,
     queue: VecDeque<Unacked>,
 }
 
 impl Unacknowledged {
     async fn publish(&mut self, headers: HeaderMap, payload: bytes::Bytes) -> Result<(), IoError> {
+        // The subject is shared (no copy); the headers are cloned for the publish only
+        // because the message must stay available for publishing again.
         let ack = loop {
             match self
                 .js
