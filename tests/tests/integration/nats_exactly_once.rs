@@ -413,3 +413,39 @@ checkpoint-interval = "50ms"
         assert_eq!(got, (1..=expected as u64).collect::<Vec<_>>(), "key w{k}");
     }
 }
+
+#[test]
+fn publish_and_read_name_one_of_several_source_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(&dir.path().join("nats")).unwrap();
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "name = \"two\"\n[operator]\nuid = \"count\"\nmodule = \"{}\"\n\
+             [[source]]\ntype = \"nats\"\nstream = \"clicks\"\nsubject = \"clicks\"\n\
+             [[source]]\ntype = \"nats\"\nstream = \"orders\"\nsubject = \"orders\"\n\
+             [sink]\ntype = \"nats\"\nsubject = \"out\"\n[nats]\nurl = \"{}\"\n",
+            operator("word_count").display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("in.txt"), "a\nb\n").unwrap();
+    let (ok, _, err) = eddy_tests::eddy(&["publish", "job.toml", "in.txt"], dir.path());
+    assert!(
+        !ok && err.contains("clicks") && err.contains("orders") && err.contains("--stream"),
+        "{err}"
+    );
+    let (ok, _, err) = eddy_tests::eddy(
+        &["publish", "job.toml", "in.txt", "--stream", "orders"],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = eddy_tests::eddy(&["read", "job.toml", "--source", "orders"], dir.path());
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.contains("\"value\":\"b\""), "{out}");
+    let (ok, _, err) = eddy_tests::eddy(&["read", "job.toml", "--source"], dir.path());
+    assert!(!ok && err.contains("name one"), "{err}");
+}
