@@ -64,6 +64,23 @@ pub struct RawJob {
     /// The NATS server.
     #[serde(default)]
     pub nats: NatsConfig,
+    /// The admin HTTP API (off unless given).
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+}
+
+/// `[admin]`: the admin HTTP API of the running job.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdminConfig {
+    /// Address to listen on, e.g. "127.0.0.1:8642" (port 0: a free one, logged). It has no
+    /// authentication: keep it on loopback.
+    #[serde(default = "default_admin_listen")]
+    pub listen: std::net::SocketAddr,
+}
+
+fn default_admin_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], defaults::ADMIN_PORT))
 }
 
 /// `[nats]`: the server of NATS sources and sinks.
@@ -293,6 +310,8 @@ pub struct JobConfig {
     pub state: StateConfig,
     /// NATS settings.
     pub nats: NatsConfig,
+    /// The admin API, when enabled.
+    pub admin: Option<AdminConfig>,
 }
 
 impl JobConfig {
@@ -424,6 +443,8 @@ pub mod defaults {
     use std::time::Duration;
     /// Workers.
     pub const PARALLELISM: u32 = 1;
+    /// Port of the admin API when `[admin]` names no address (on 127.0.0.1).
+    pub const ADMIN_PORT: u16 = 8642;
     /// Records per `process` call: large enough that the per-call cost (~µs) vanishes,
     /// small enough that a failed batch is cheap to re-run record by record.
     pub const BATCH_SIZE: u32 = 512;
@@ -627,6 +648,7 @@ impl JobConfig {
             sink: resolve_sink(raw.sink),
             dead_letter,
             nats: raw.nats,
+            admin: raw.admin,
             state: StateConfig {
                 dir: state_dir,
                 max_key_groups,

@@ -8,6 +8,8 @@
 //! - [`state`]: RocksDB keyed state, its cache, the host side of the `state` imports.
 //! - [`checkpoint`]: the record binding state to source positions.
 //! - [`io`]: sources and sinks.
+//! - [`metrics`]: the live counters and histograms of a running job.
+//! - [`admin`]: the admin HTTP API (`GET /jobs`, `GET /metrics`).
 //! - [`job`]: the coordinator and workers that wire them together.
 //!
 //! Running a job from code:
@@ -25,9 +27,11 @@
 //! # }
 //! ```
 
+pub mod admin;
 pub mod checkpoint;
 pub mod config;
 pub mod io;
 pub mod job;
+pub mod metrics;
 pub mod runtime;
 pub mod state;

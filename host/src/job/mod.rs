@@ -24,7 +24,7 @@ const IDLE_WAIT: Duration = Duration::from_millis(50);
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
@@ -65,18 +65,7 @@ pub enum JobError {
     Worker(String),
 }
 
-/// Counters of a running job, shared with its workers.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Records processed by the operator.
-    pub records_in: AtomicU64,
-    /// Records emitted.
-    pub records_out: AtomicU64,
-    /// Records sent to the dead-letter output.
-    pub dead_letters: AtomicU64,
-    /// Fresh instances built after failures.
-    pub restarts: AtomicU64,
-}
+pub use crate::metrics::Stats;
 
 /// How to run a job (besides its job file).
 #[derive(Debug, Clone, Default)]
@@ -240,9 +229,29 @@ impl Job {
                 .prepare::<OperatorContext>(&self.module, cfg.operator.limits)?,
         );
         let config_json: Arc<str> = cfg.operator.config_json.as_str().into();
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats::new());
         let mut readers = readers::Readers::start(sources, poll)?;
         let streams: Arc<[Arc<str>]> = readers.names().into();
+        // Kept until the run ends: dropping it stops the server.
+        let _admin = match &cfg.admin {
+            Some(a) => Some(
+                crate::admin::serve(
+                    a.listen,
+                    crate::admin::JobInfo {
+                        name: cfg.name.clone(),
+                        operator_uid: cfg.operator.uid.clone(),
+                        operator_name: self.module.info.name.clone(),
+                        operator_version: self.module.info.version.clone(),
+                        module_sha256: self.module.sha256.clone(),
+                        sources: streams.iter().map(|s| s.to_string()).collect(),
+                        started_at_ms: checkpoint::now_ms(),
+                    },
+                    stats.clone(),
+                )
+                .map_err(JobError::Worker)?,
+            ),
+            None => None,
+        };
         let order = journal::Order::new(
             &streams,
             &cfg.state.journal_path(),
@@ -289,6 +298,7 @@ impl Job {
             job: self,
             to_workers,
             ack_rx,
+            stats: stats.clone(),
             streams,
             positions,
             order,
@@ -352,6 +362,8 @@ struct Coordinator {
     positions: Vec<u64>,
     /// The order of the sources' chunks (journaled when there are several).
     order: journal::Order,
+    /// The live figures (for the admin API).
+    stats: Arc<Stats>,
     next_id: u64,
     checkpoints: u64,
     last: Option<CheckpointRecord>,
@@ -405,6 +417,10 @@ impl Coordinator {
         let mut last_progress = Instant::now();
         let mut progress_in = 0u64;
         loop {
+            stats.lag.store(
+                readers.lag().unwrap_or(crate::metrics::UNKNOWN),
+                Ordering::Relaxed,
+            );
             let (more, polled) = match self.order.next(readers, IDLE_WAIT)? {
                 readers::Next::Records(i, records) => {
                     if let Some(last) = records.last() {
@@ -670,6 +686,21 @@ impl Coordinator {
         tracing::debug!(checkpoint = c.record.id, writes = done.writes, commit_ms = took.as_secs_f64() * 1e3,
             positions = ?c.record.positions, "checkpoint complete");
         let pause = c.barrier_pause.max(done.step);
+        let stats = &self.stats;
+        stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        stats.last_checkpoint.store(c.record.id, Ordering::Relaxed);
+        stats
+            .last_checkpoint_at_ms
+            .store(c.record.created_at_ms, Ordering::Relaxed);
+        stats
+            .checkpoint_seconds
+            .observe(c.started.duration_since(c.barrier) + took);
+        stats
+            .state_bytes
+            .store(self.job.db.approximate_size(), Ordering::Relaxed);
+        if let Ok(mut p) = stats.positions.lock() {
+            p.clone_from(&c.record.positions);
+        }
         self.max_pause = self.max_pause.max(pause);
         self.pauses.push(pause);
         let id = c.record.id;

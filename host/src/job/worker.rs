@@ -383,7 +383,9 @@ impl Worker {
         }
 
         host.keyed.begin();
+        let started = Instant::now();
         let result = instance.process(enc.finish());
+        self.stats.process_seconds.observe(started.elapsed());
         super::fault::hit("after-process");
         let host = instance.host();
         let out = match result {

@@ -3,6 +3,7 @@
 //! one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_api;
 mod checkpoint_fallback;
 mod cli_modules;
 mod crash_recovery;

@@ -1,0 +1,309 @@
+//! The admin HTTP API of a running job (`[admin] listen = "127.0.0.1:8642"`): `GET /jobs`
+//! (status, operator and module, records in/out, lag, last checkpoint, as JSON) and
+//! `GET /metrics` (the same figures and histograms in the Prometheus text format).
+//!
+//! It has no authentication: it listens on loopback unless the job file says otherwise,
+//! and eddy warns when it does. The server runs on its own one-thread runtime and stops
+//! when the [`Admin`] handle is dropped (when the job ends).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::metrics::{BUCKETS, Histogram, Stats, UNKNOWN};
+
+/// What the API says of the job besides its live figures.
+#[derive(Debug, Clone)]
+pub struct JobInfo {
+    /// Job name.
+    pub name: String,
+    /// Operator uid.
+    pub operator_uid: String,
+    /// The operator's own name and version (from `describe`).
+    pub operator_name: String,
+    /// The operator's version.
+    pub operator_version: String,
+    /// sha256 of the running module.
+    pub module_sha256: String,
+    /// Source names.
+    pub sources: Vec<String>,
+    /// When the run started, ms since the epoch.
+    pub started_at_ms: u64,
+}
+
+struct Shared {
+    info: JobInfo,
+    stats: Arc<Stats>,
+}
+
+/// A running admin server; dropping it stops the server.
+pub struct Admin {
+    addr: SocketAddr,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").field("addr", &self.addr).finish()
+    }
+}
+
+impl Admin {
+    /// The address it listens on (with the port chosen when the job file said 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// Starts the API on `listen`. The error names the address and what to do.
+pub fn serve(listen: SocketAddr, info: JobInfo, stats: Arc<Stats>) -> Result<Admin, String> {
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+        format!(
+            "cannot listen on {listen} for the admin API: {e}; pick another [admin] listen address (port 0 picks a free one)"
+        )
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("admin API on {listen}: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("admin API on {listen}: {e}"))?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the admin API has no authentication and listens beyond loopback");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("eddy-admin")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the admin API's runtime: {e}"))?;
+    let shared = Arc::new(Shared { info, stats });
+    let app = Router::new()
+        .route("/jobs", get(jobs))
+        .route("/metrics", get(metrics))
+        .with_state(shared);
+    let listener = {
+        let _inside = rt.enter();
+        tokio::net::TcpListener::from_std(listener)
+            .map_err(|e| format!("admin API on {listen}: {e}"))?
+    };
+    rt.spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "the admin API stopped");
+        }
+    });
+    tracing::info!("admin API on http://{addr} (GET /jobs, GET /metrics)");
+    Ok(Admin { addr, _rt: rt })
+}
+
+fn gauge(v: u64) -> serde_json::Value {
+    if v == UNKNOWN {
+        serde_json::Value::Null
+    } else {
+        v.into()
+    }
+}
+
+async fn jobs(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    let st = &s.stats;
+    let i = &s.info;
+    let positions = st.positions.lock().map(|p| p.clone()).unwrap_or_default();
+    let last = st.last_checkpoint.load(Ordering::Relaxed);
+    let (durations, sum) = st.checkpoint_seconds.snapshot();
+    let checkpoints = durations.last().copied().unwrap_or(0);
+    axum::Json(serde_json::json!([{
+        "name": i.name,
+        "status": "running",
+        "started-at-ms": i.started_at_ms,
+        "operators": [{
+            "uid": i.operator_uid,
+            "name": i.operator_name,
+            "version": i.operator_version,
+            "module-sha256": i.module_sha256,
+            "records-in": st.records_in.load(Ordering::Relaxed),
+            "records-out": st.records_out.load(Ordering::Relaxed),
+            "dead-letters": st.dead_letters.load(Ordering::Relaxed),
+            "failures": st.restarts.load(Ordering::Relaxed),
+        }],
+        "sources": i.sources,
+        "lag": gauge(st.lag.load(Ordering::Relaxed)),
+        "last-checkpoint": (last > 0).then(|| serde_json::json!({
+            "id": last,
+            "at-ms": st.last_checkpoint_at_ms.load(Ordering::Relaxed),
+            "positions": positions,
+        })),
+        "checkpoints": checkpoints,
+        "mean-checkpoint-ms": if checkpoints > 0 { sum * 1e3 / checkpoints as f64 } else { 0.0 },
+        "state-bytes": st.state_bytes.load(Ordering::Relaxed),
+    }]))
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(&s.info, &s.stats),
+    )
+}
+
+/// The Prometheus text exposition of the job's figures.
+pub fn render(info: &JobInfo, st: &Stats) -> String {
+    let labels = format!(
+        "job=\"{}\",operator=\"{}\"",
+        escape(&info.name),
+        escape(&info.operator_uid)
+    );
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, kind: &str, v: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name}{{{labels}}} {v}");
+    };
+    let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    counter(
+        "eddy_records_in_total",
+        "Records processed by the operator.",
+        "counter",
+        c(&st.records_in),
+    );
+    counter(
+        "eddy_records_out_total",
+        "Records the operator emitted.",
+        "counter",
+        c(&st.records_out),
+    );
+    counter(
+        "eddy_dead_letters_total",
+        "Records sent to the dead-letter output.",
+        "counter",
+        c(&st.dead_letters),
+    );
+    counter(
+        "eddy_operator_failures_total",
+        "Failed operator calls (traps, timeouts, memory limit, errors), each followed by a fresh instance.",
+        "counter",
+        c(&st.restarts),
+    );
+    counter(
+        "eddy_checkpoints_total",
+        "Checkpoints completed.",
+        "counter",
+        c(&st.checkpoints),
+    );
+    counter(
+        "eddy_last_checkpoint_id",
+        "Id of the last completed checkpoint.",
+        "gauge",
+        c(&st.last_checkpoint),
+    );
+    counter(
+        "eddy_state_bytes",
+        "Approximate bytes of state in RocksDB as of the last checkpoint.",
+        "gauge",
+        c(&st.state_bytes),
+    );
+    let lag = c(&st.lag);
+    if lag != UNKNOWN {
+        counter(
+            "eddy_source_lag_records",
+            "Records available in the sources but not yet read.",
+            "gauge",
+            lag,
+        );
+    }
+    histogram(
+        &mut out,
+        "eddy_process_seconds",
+        "Duration of process calls (one per batch).",
+        &labels,
+        &st.process_seconds,
+    );
+    histogram(
+        &mut out,
+        "eddy_checkpoint_seconds",
+        "Duration of checkpoints, barrier to durable.",
+        &labels,
+        &st.checkpoint_seconds,
+    );
+    out
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, labels: &str, h: &Histogram) {
+    let (cumulative, sum) = h.snapshot();
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (le, n) in BUCKETS.iter().zip(&cumulative) {
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+    }
+    let total = cumulative.last().copied().unwrap_or(0);
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {total}");
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+    let _ = writeln!(out, "{name}_count{{{labels}}} {total}");
+}
+
+/// Escapes a Prometheus label value.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_labels_escaped() {
+        let st = Stats::new();
+        st.process_seconds
+            .observe(std::time::Duration::from_micros(50));
+        st.process_seconds
+            .observe(std::time::Duration::from_millis(3));
+        st.process_seconds
+            .observe(std::time::Duration::from_secs(60));
+        let info = JobInfo {
+            name: "a\"b".into(),
+            operator_uid: "op".into(),
+            operator_name: "n".into(),
+            operator_version: "1".into(),
+            module_sha256: "x".into(),
+            sources: vec![],
+            started_at_ms: 0,
+        };
+        let text = render(&info, &st);
+        let l = r#"job="a\"b",operator="op""#;
+        assert!(
+            text.contains(&format!(
+                "eddy_process_seconds_bucket{{{l},le=\"0.0001\"}} 1"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "eddy_process_seconds_bucket{{{l},le=\"0.005\"}} 2"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("eddy_process_seconds_bucket{{{l},le=\"10\"}} 2")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("eddy_process_seconds_bucket{{{l},le=\"+Inf\"}} 3")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("eddy_process_seconds_count{{{l}}} 3")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("eddy_source_lag_records"),
+            "lag unknown: not shown"
+        );
+    }
+}
