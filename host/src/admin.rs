@@ -160,61 +160,64 @@ pub fn render(info: &JobInfo, st: &Stats) -> String {
         escape(&info.operator_uid)
     );
     let mut out = String::new();
-    let mut counter = |name: &str, help: &str, kind: &str, v: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        let _ = writeln!(out, "{name}{{{labels}}} {v}");
-    };
     let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    counter(
-        "eddy_records_in_total",
-        "Records processed by the operator.",
-        "counter",
-        c(&st.records_in),
-    );
-    counter(
-        "eddy_records_out_total",
-        "Records the operator emitted.",
-        "counter",
-        c(&st.records_out),
-    );
-    counter(
-        "eddy_dead_letters_total",
-        "Records sent to the dead-letter output.",
-        "counter",
-        c(&st.dead_letters),
-    );
-    counter(
-        "eddy_operator_failures_total",
-        "Failed operator calls (traps, timeouts, memory limit, errors), each followed by a fresh instance.",
-        "counter",
-        c(&st.restarts),
-    );
-    counter(
-        "eddy_checkpoints_total",
-        "Checkpoints completed.",
-        "counter",
-        c(&st.checkpoints),
-    );
-    counter(
-        "eddy_last_checkpoint_id",
-        "Id of the last completed checkpoint.",
-        "gauge",
-        c(&st.last_checkpoint),
-    );
-    counter(
-        "eddy_state_bytes",
-        "Approximate bytes of state in RocksDB as of the last checkpoint.",
-        "gauge",
-        c(&st.state_bytes),
-    );
     let lag = c(&st.lag);
-    if lag != UNKNOWN {
-        counter(
+    let figures = [
+        (
+            "eddy_records_in_total",
+            "Records processed by the operator.",
+            "counter",
+            c(&st.records_in),
+        ),
+        (
+            "eddy_records_out_total",
+            "Records the operator emitted.",
+            "counter",
+            c(&st.records_out),
+        ),
+        (
+            "eddy_dead_letters_total",
+            "Records sent to the dead-letter output.",
+            "counter",
+            c(&st.dead_letters),
+        ),
+        (
+            "eddy_operator_failures_total",
+            "Failed operator calls (traps, timeouts, memory limit, errors), each followed by a fresh instance.",
+            "counter",
+            c(&st.restarts),
+        ),
+        (
+            "eddy_checkpoints_total",
+            "Checkpoints completed.",
+            "counter",
+            c(&st.checkpoints),
+        ),
+        (
+            "eddy_last_checkpoint_id",
+            "Id of the last completed checkpoint.",
+            "gauge",
+            c(&st.last_checkpoint),
+        ),
+        (
+            "eddy_state_bytes",
+            "Approximate bytes of state in RocksDB as of the last checkpoint.",
+            "gauge",
+            c(&st.state_bytes),
+        ),
+        (
             "eddy_source_lag_records",
             "Records available in the sources but not yet read.",
             "gauge",
             lag,
-        );
+        ),
+    ];
+    for (name, help, kind, v) in figures {
+        if v == UNKNOWN {
+            continue;
+        }
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name}{{{labels}}} {v}");
     }
     histogram(
         &mut out,
