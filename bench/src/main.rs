@@ -59,6 +59,14 @@ struct Args {
     /// a second `eddy run` then has one record left to process, and is timed.
     #[arg(long)]
     recovery: bool,
+    /// Instead of the keyed-count variants: hot-swap pauses. A word count over a generator
+    /// (the first `--keys` value, 2 workers) swaps between `--module` and `--swap-module`
+    /// this many times under load; prints the pause p50/p99/max and the throughput.
+    #[arg(long)]
+    swap: Option<u32>,
+    /// The module swapped in and out with `--module` for --swap.
+    #[arg(long, default_value = "target/operators/word_count_v2.wasm")]
+    swap_module: PathBuf,
     /// Rounds of each side for --nats.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
@@ -118,6 +126,9 @@ fn main() -> Result<()> {
     }
     if args.recovery {
         return recovery_bench(&args);
+    }
+    if let Some(n) = args.swap {
+        return swap_bench(&args, n);
     }
     let exe = std::env::current_exe()?;
     println!(
@@ -311,6 +322,7 @@ fn native(dir: &Path, records: u64, keys: u64) -> Result<(f64, u64, u64)> {
                     states: Vec::new(),
                     positions: [("generator".to_string(), position)].into(),
                     created_at_ms: checkpoint::now_ms(),
+                    modules: Vec::new(),
                 },
             )
         })
@@ -415,6 +427,104 @@ fn recovery_bench(args: &Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Swaps the module of a running word count `n` times (see `--swap`).
+fn swap_bench(args: &Args, n: u32) -> Result<()> {
+    use eddy_host::admin::{Swap, SwapModule, SwapOutcome};
+    let keys = args.keys[0];
+    let dir = tempfile::tempdir()?;
+    let modules = [
+        std::fs::canonicalize(&args.module)?,
+        std::fs::canonicalize(&args.swap_module).with_context(|| {
+            format!(
+                "{} (run scripts/build-operators.sh)",
+                args.swap_module.display()
+            )
+        })?,
+    ];
+    let job = format!(
+        r#"name = "bench"
+[operator]
+uid = "word-count"
+module = "{}"
+parallelism = 2
+[source]
+type = "generator"
+count = 1000000000000
+keys = {keys}
+[sink]
+type = "discard"
+[state]
+dir = "state"
+"#,
+        modules[0].display()
+    );
+    let path = dir.path().join("job.toml");
+    std::fs::write(&path, job)?;
+    let cfg = JobConfig::load(&path)?;
+    let runtime = Arc::new(Runtime::new(Some(dir.path().join("cache")))?);
+    let job = Job::open(cfg, runtime)?;
+    let swapper = job.swapper();
+    let stats = job.stats();
+    let opts = RunOptions::default();
+    let stop = opts.stop.clone();
+    let running = std::thread::spawn(move || job.run(&opts));
+    let mut pauses = Vec::new();
+    let started = Instant::now();
+    let in_at_start = stats.records_in.load(std::sync::atomic::Ordering::Relaxed);
+    for i in 0..n {
+        std::thread::sleep(Duration::from_millis(300));
+        let to = &modules[(i as usize + 1) % 2];
+        match swapper.swap(SwapModule::Path(to.clone()), Some("eddy-bench".into())) {
+            SwapOutcome::Swapped { pause_ms, .. } => {
+                pauses.push(Duration::from_secs_f64(pause_ms / 1e3))
+            }
+            SwapOutcome::Refused { reason } => bail!("swap {i} refused: {reason}"),
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let records = stats.records_in.load(std::sync::atomic::Ordering::Relaxed) - in_at_start;
+    let seconds = started.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let report = running
+        .join()
+        .map_err(|_| anyhow::anyhow!("the job panicked"))??;
+    let rollbacks = stats.rollbacks.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "hot swap under load: {n} swaps between {} and {}, {keys} keys, 2 workers",
+        args.module.display(),
+        args.swap_module.display()
+    );
+    if report.swap_pauses.len() != pauses.len() {
+        bail!(
+            "{} swaps answered, {} in the report",
+            pauses.len(),
+            report.swap_pauses.len()
+        );
+    }
+    println!(
+        "swap pause (longest worker stop) ms p50/p99/max: {}",
+        fmt_ms3(&percentiles(&pauses))
+    );
+    println!(
+        "routing stopped ms p50/p99/max: at the swap {}, at the end of probation {}",
+        fmt_ms3(&percentiles(&report.swap_routing_stops)),
+        fmt_ms3(&percentiles(&report.probation_end_pauses)),
+    );
+    println!(
+        "{rollbacks} rollbacks; {:.0} records/s over the swaps; checkpoint pause ms p50/p99/max {}",
+        records as f64 / seconds,
+        fmt_ms3(&percentiles(&report.checkpoint_pauses)),
+    );
+    Ok(())
+}
+
+fn fmt_ms3(p: &[f64]) -> String {
+    match p {
+        [a, b, c] => format!("{a:.2}/{b:.2}/{c:.2}"),
+        _ => "-".into(),
+    }
 }
 
 fn dir_size(dir: &Path) -> u64 {

@@ -1,6 +1,7 @@
 //! The admin HTTP API of a running job (`[admin] listen = "127.0.0.1:8642"`): `GET /jobs`
-//! (status, operator and module, records in/out, lag, last checkpoint, as JSON) and
-//! `GET /metrics` (the same figures and histograms in the Prometheus text format).
+//! (status, operator and module with its history, records in/out, lag, last checkpoint,
+//! as JSON), `GET /metrics` (the same figures and histograms in the Prometheus text
+//! format) and `POST /jobs/{job}/operators/{uid}/swap` (a hot swap, see `job::swap`).
 //!
 //! It has no authentication: it listens on loopback unless the job file says otherwise,
 //! and eddy warns when it does. The server runs on its own one-thread runtime and stops
@@ -12,10 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::header;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::metrics::{BUCKETS, Histogram, Stats, UNKNOWN};
 
@@ -26,21 +28,58 @@ pub struct JobInfo {
     pub name: String,
     /// Operator uid.
     pub operator_uid: String,
-    /// The operator's own name and version (from `describe`).
-    pub operator_name: String,
-    /// The operator's version.
-    pub operator_version: String,
-    /// sha256 of the running module.
-    pub module_sha256: String,
     /// Source names.
     pub sources: Vec<String>,
     /// When the run started, ms since the epoch.
     pub started_at_ms: u64,
 }
 
+/// Where the module of a swap request comes from.
+#[derive(Debug, Clone)]
+pub enum SwapModule {
+    /// A component file on the host's file system.
+    Path(std::path::PathBuf),
+    /// The component's bytes (the request body).
+    Bytes(Vec<u8>),
+}
+
+/// What a swap request came to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum SwapOutcome {
+    /// The new module runs (on probation for its first records).
+    #[serde(rename_all = "kebab-case")]
+    Swapped {
+        /// The checkpoint taken at the swap: the rollback point.
+        checkpoint: u64,
+        /// How long processing stopped, in milliseconds.
+        pause_ms: f64,
+        /// sha256 of the new module.
+        module_sha256: String,
+        /// Its version.
+        version: String,
+    },
+    /// Nothing changed; the reason says why and what to do.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Swaps the running operator's module; the job implements it.
+pub trait Swap: Send + Sync {
+    /// Validates `module` off the processing path, then swaps it in at the next checkpoint
+    /// barrier; blocks until done or refused.
+    fn swap(&self, module: SwapModule, requested_by: Option<String>) -> SwapOutcome;
+}
+
+/// Largest module a swap request may carry.
+const MAX_MODULE_BYTES: usize = 512 * 1024 * 1024;
+
 struct Shared {
     info: JobInfo,
     stats: Arc<Stats>,
+    swap: Option<Arc<dyn Swap>>,
 }
 
 /// A running admin server; dropping it stops the server.
@@ -63,7 +102,12 @@ impl Admin {
 }
 
 /// Starts the API on `listen`. The error names the address and what to do.
-pub fn serve(listen: SocketAddr, info: JobInfo, stats: Arc<Stats>) -> Result<Admin, String> {
+pub fn serve(
+    listen: SocketAddr,
+    info: JobInfo,
+    stats: Arc<Stats>,
+    swap: Option<Arc<dyn Swap>>,
+) -> Result<Admin, String> {
     let listener = std::net::TcpListener::bind(listen).map_err(|e| {
         format!(
             "cannot listen on {listen} for the admin API: {e}; pick another [admin] listen address (port 0 picks a free one)"
@@ -84,10 +128,12 @@ pub fn serve(listen: SocketAddr, info: JobInfo, stats: Arc<Stats>) -> Result<Adm
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the admin API's runtime: {e}"))?;
-    let shared = Arc::new(Shared { info, stats });
+    let shared = Arc::new(Shared { info, stats, swap });
     let app = Router::new()
         .route("/jobs", get(jobs))
         .route("/metrics", get(metrics))
+        .route("/jobs/{job}/operators/{uid}/swap", post(swap_module))
+        .layer(DefaultBodyLimit::max(MAX_MODULE_BYTES))
         .with_state(shared);
     let listener = {
         let _inside = rt.enter();
@@ -99,7 +145,9 @@ pub fn serve(listen: SocketAddr, info: JobInfo, stats: Arc<Stats>) -> Result<Adm
             tracing::warn!(error = %e, "the admin API stopped");
         }
     });
-    tracing::info!("admin API on http://{addr} (GET /jobs, GET /metrics)");
+    tracing::info!(
+        "admin API on http://{addr} (GET /jobs, GET /metrics, POST /jobs/{{job}}/operators/{{uid}}/swap)"
+    );
     Ok(Admin { addr, _rt: rt })
 }
 
@@ -111,9 +159,85 @@ fn gauge(v: u64) -> serde_json::Value {
     }
 }
 
+/// `POST /jobs/{job}/operators/{uid}/swap`: the body is the component (any content type
+/// but JSON), or JSON `{"path": "...", "requested-by": "..."}` naming a file on the host;
+/// the `x-requested-by` header says who asks. Answers 200 with the swap, 409 when refused,
+/// 404 for another job or operator.
+async fn swap_module(
+    State(s): State<Arc<Shared>>,
+    Path((job, uid)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let refused = |code: StatusCode, reason: String| {
+        (code, axum::Json(SwapOutcome::Refused { reason })).into_response()
+    };
+    if job != s.info.name || uid != s.info.operator_uid {
+        return refused(
+            StatusCode::NOT_FOUND,
+            format!(
+                "this host runs job `{}` with operator `{}`, not job `{job}` with operator `{uid}`",
+                s.info.name, s.info.operator_uid
+            ),
+        );
+    }
+    let Some(swapper) = s.swap.clone() else {
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this job cannot swap modules".into(),
+        );
+    };
+    let mut requested_by = headers
+        .get("x-requested-by")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let module = if is_json {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+        struct ByPath {
+            path: std::path::PathBuf,
+            #[serde(default)]
+            requested_by: Option<String>,
+        }
+        match serde_json::from_slice::<ByPath>(&body) {
+            Ok(b) => {
+                requested_by = b.requested_by.or(requested_by);
+                SwapModule::Path(b.path)
+            }
+            Err(e) => {
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "the JSON body must be {{\"path\": \"<module.wasm on the host>\"}}: {e}"
+                    ),
+                );
+            }
+        }
+    } else {
+        SwapModule::Bytes(body.to_vec())
+    };
+    let outcome =
+        match tokio::task::spawn_blocking(move || swapper.swap(module, requested_by)).await {
+            Ok(o) => o,
+            Err(e) => SwapOutcome::Refused {
+                reason: format!("the swap failed inside the host: {e}"),
+            },
+        };
+    let code = match outcome {
+        SwapOutcome::Swapped { .. } => StatusCode::OK,
+        SwapOutcome::Refused { .. } => StatusCode::CONFLICT,
+    };
+    (code, axum::Json(outcome)).into_response()
+}
+
 async fn jobs(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     let st = &s.stats;
     let i = &s.info;
+    let module = st.module.lock().map(|m| m.clone()).unwrap_or_default();
     let positions = st.positions.lock().map(|p| p.clone()).unwrap_or_default();
     let last = st.last_checkpoint.load(Ordering::Relaxed);
     let (durations, sum) = st.checkpoint_seconds.snapshot();
@@ -124,13 +248,17 @@ async fn jobs(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         "started-at-ms": i.started_at_ms,
         "operators": [{
             "uid": i.operator_uid,
-            "name": i.operator_name,
-            "version": i.operator_version,
-            "module-sha256": i.module_sha256,
+            "name": module.name,
+            "version": module.version,
+            "module-sha256": module.sha256,
             "records-in": st.records_in.load(Ordering::Relaxed),
             "records-out": st.records_out.load(Ordering::Relaxed),
             "dead-letters": st.dead_letters.load(Ordering::Relaxed),
             "failures": st.restarts.load(Ordering::Relaxed),
+            "swaps": st.swaps.load(Ordering::Relaxed),
+            "rollbacks": st.rollbacks.load(Ordering::Relaxed),
+            "last-swap-problem": module.last_swap_problem,
+            "module-history": module.history,
         }],
         "sources": i.sources,
         "lag": gauge(st.lag.load(Ordering::Relaxed)),
@@ -188,6 +316,18 @@ pub fn render(info: &JobInfo, st: &Stats) -> String {
             c(&st.restarts),
         ),
         (
+            "eddy_swaps_total",
+            "Modules swapped in while the job ran.",
+            "counter",
+            c(&st.swaps),
+        ),
+        (
+            "eddy_swap_rollbacks_total",
+            "Swaps rolled back because the new module misbehaved on probation.",
+            "counter",
+            c(&st.rollbacks),
+        ),
+        (
             "eddy_checkpoints_total",
             "Checkpoints completed.",
             "counter",
@@ -225,6 +365,13 @@ pub fn render(info: &JobInfo, st: &Stats) -> String {
         "Duration of process calls (one per batch).",
         &labels,
         &st.process_seconds,
+    );
+    histogram(
+        &mut out,
+        "eddy_swap_pause_seconds",
+        "How long processing stopped for a swap (barrier pass and new instances).",
+        &labels,
+        &st.swap_pause_seconds,
     );
     histogram(
         &mut out,
@@ -272,9 +419,6 @@ mod tests {
         let info = JobInfo {
             name: "a\"b".into(),
             operator_uid: "op".into(),
-            operator_name: "n".into(),
-            operator_version: "1".into(),
-            module_sha256: "x".into(),
             sources: vec![],
             started_at_ms: 0,
         };

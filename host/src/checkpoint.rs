@@ -74,6 +74,44 @@ pub struct CheckpointRecord {
     pub positions: BTreeMap<String, u64>,
     /// Wall-clock time of the commit, ms since the epoch.
     pub created_at_ms: u64,
+    /// The modules the operator has run, oldest first; the last is the one that produced
+    /// this state (`module_sha256`). Absent in records of eddy before hot swap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<ModuleRecord>,
+}
+
+/// How a module came to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModuleChange {
+    /// Named by the job file when the job started.
+    JobFile,
+    /// Swapped in while the job ran.
+    Swap,
+    /// Reinstated after the module swapped in after it misbehaved.
+    Rollback,
+}
+
+/// One entry of an operator's module history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ModuleRecord {
+    /// sha256 of the component, hex.
+    pub sha256: String,
+    /// The operator's version (from `describe`).
+    pub version: String,
+    /// The file it was loaded from (for swapped-in modules, eddy's own copy).
+    pub path: std::path::PathBuf,
+    /// How it came to run.
+    pub change: ModuleChange,
+    /// When, ms since the epoch.
+    pub at_ms: u64,
+    /// Who asked (from the swap request), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// Why (for rollbacks: what the swapped-in module did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Reads the newest completed checkpoint, if any.
@@ -249,6 +287,7 @@ mod tests {
             states: Vec::new(),
             positions: [("s".to_string(), 42)].into(),
             created_at_ms: 1,
+            modules: Vec::new(),
         }
     }
 

@@ -116,6 +116,14 @@ pub struct RawOperator {
     /// Largest linear memory an instance may grow to, in MiB.
     #[serde(default)]
     pub max_memory_mib: Option<u32>,
+    /// Records a swapped-in module processes on probation: its outputs are held back and a
+    /// misbehaviour rolls the swap back.
+    #[serde(default)]
+    pub swap_probation_records: Option<u64>,
+    /// Failed calls (traps, timeouts, errors) a swapped-in module may have on probation
+    /// before it is rolled back.
+    #[serde(default)]
+    pub swap_max_failures: Option<u64>,
 }
 
 /// `[state]` as written.
@@ -379,6 +387,10 @@ pub struct OperatorConfig {
     pub batch_size: u32,
     /// Limits of each instance.
     pub limits: Limits,
+    /// Records a swapped-in module processes on probation.
+    pub swap_probation_records: u64,
+    /// Failed calls a swapped-in module may have on probation before it is rolled back.
+    pub swap_max_failures: u64,
 }
 
 /// Limits put on every operator instance.
@@ -452,6 +464,10 @@ pub mod defaults {
     pub const MAX_CALL_TIME: Duration = Duration::from_secs(1);
     /// Largest linear memory of an instance.
     pub const MAX_MEMORY_MIB: u32 = 256;
+    /// Records a swapped-in module processes on probation.
+    pub const SWAP_PROBATION_RECORDS: u64 = 1000;
+    /// Failed calls allowed on probation (any failure rolls back).
+    pub const SWAP_MAX_FAILURES: u64 = 0;
     /// Key groups (as Flink's default max parallelism).
     pub const MAX_KEY_GROUPS: u32 = 128;
     /// State cache over all workers.
@@ -642,6 +658,10 @@ impl JobConfig {
                     max_call_time,
                     max_memory_bytes: max_memory_mib as usize * MIB,
                 },
+                swap_probation_records: op
+                    .swap_probation_records
+                    .unwrap_or(defaults::SWAP_PROBATION_RECORDS),
+                swap_max_failures: op.swap_max_failures.unwrap_or(defaults::SWAP_MAX_FAILURES),
             },
             sources,
             key: raw.key,

@@ -56,6 +56,23 @@ enum Command {
         #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "STREAM")]
         source: Option<String>,
     },
+    /// Replaces the module of a running job's operator without stopping it (a hot swap,
+    /// through the job's admin API); the job rolls it back by itself if it misbehaves on its
+    /// first records.
+    Swap {
+        /// The job's admin API, e.g. http://127.0.0.1:8642 (its `[admin] listen`).
+        #[arg(long)]
+        job: String,
+        /// The operator's uid.
+        #[arg(long)]
+        operator: String,
+        /// The new `.wasm` component (sent to the job, which may run elsewhere).
+        #[arg(long)]
+        module: PathBuf,
+        /// Who asks, for the module history (default: $USER).
+        #[arg(long)]
+        requested_by: Option<String>,
+    },
     /// Shows an operator component's world, version and state descriptors.
     InspectModule {
         /// The `.wasm` component.
@@ -97,6 +114,73 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             stream,
         } => publish(&job, &input, &format, stream.as_deref()),
         Command::Read { job, source } => read(&job, source.as_deref()),
+        Command::Swap {
+            job,
+            operator,
+            module,
+            requested_by,
+        } => swap(&job, &operator, &module, requested_by),
+    }
+}
+
+fn swap(
+    url: &str,
+    operator: &str,
+    module: &std::path::Path,
+    requested_by: Option<String>,
+) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(module).with_context(|| format!("cannot read {}", module.display()))?;
+    let base = url.trim_end_matches('/');
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let unreachable = |e: ureq::Error| {
+        anyhow::anyhow!(
+            "cannot reach the job's admin API at {base}: {e}; is the job running with an [admin] table, and is this its listen address?"
+        )
+    };
+    let text = agent
+        .get(format!("{base}/jobs"))
+        .call()
+        .map_err(unreachable)?
+        .body_mut()
+        .read_to_string()
+        .map_err(unreachable)?;
+    let jobs: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{base}/jobs did not answer with JSON"))?;
+    let Some(name) = jobs[0]["name"].as_str() else {
+        anyhow::bail!("{base}/jobs names no job");
+    };
+    let who = requested_by
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "eddy swap".into());
+    let mut answer = agent
+        .post(format!("{base}/jobs/{name}/operators/{operator}/swap"))
+        .header("content-type", "application/wasm")
+        .header("x-requested-by", &who)
+        .send(&bytes[..])
+        .map_err(unreachable)?;
+    let status = answer.status();
+    let text = answer.body_mut().read_to_string().map_err(unreachable)?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("the swap answer ({status}) is not JSON: {text}"))?;
+    match v["result"].as_str() {
+        Some("swapped") => {
+            println!(
+                "swapped operator `{operator}` of job `{name}` to module {} (version {}) at checkpoint {}; processing paused {:.1} ms; on probation for its first records",
+                v["module-sha256"].as_str().unwrap_or("?"),
+                v["version"].as_str().unwrap_or("?"),
+                v["checkpoint"],
+                v["pause-ms"].as_f64().unwrap_or(f64::NAN),
+            );
+            Ok(())
+        }
+        _ => anyhow::bail!(
+            "swap refused: {}",
+            v["reason"].as_str().unwrap_or("no reason given")
+        ),
     }
 }
 

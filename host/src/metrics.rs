@@ -6,6 +6,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::checkpoint::ModuleRecord;
+use crate::state::Descriptor;
+
 /// "Not known" in a gauge.
 pub const UNKNOWN: u64 = u64::MAX;
 
@@ -84,6 +87,32 @@ pub struct Stats {
     pub checkpoint_seconds: Histogram,
     /// The last checkpoint's positions, per source.
     pub positions: Mutex<BTreeMap<String, u64>>,
+    /// Modules swapped in.
+    pub swaps: AtomicU64,
+    /// Swaps rolled back.
+    pub rollbacks: AtomicU64,
+    /// How long processing stopped for each swap (barrier pass and new instances).
+    pub swap_pause_seconds: Histogram,
+    /// The module running now and the operator's module history.
+    pub module: Mutex<ModuleView>,
+}
+
+/// The running module, as the admin API shows it.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleView {
+    /// The operator's name (from `describe`).
+    pub name: String,
+    /// The operator's version.
+    pub version: String,
+    /// sha256 of the component.
+    pub sha256: String,
+    /// Its state descriptors.
+    pub states: Vec<Descriptor>,
+    /// Every module the operator has run, oldest first.
+    pub history: Vec<ModuleRecord>,
+    /// What happened to the last swap request, when it did not end in a swap: refused
+    /// (and why) or rolled back (and why).
+    pub last_swap_problem: Option<String>,
 }
 
 impl Stats {

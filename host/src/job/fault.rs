@@ -6,7 +6,9 @@
 //! `after-emit` (a batch's outputs handed to the sink, not yet checkpointed),
 //! `before-commit` (a checkpoint's outputs are durable, its state write not yet made),
 //! `after-commit` (the checkpoint is durable, the workers not yet told), `after-last-commit`
-//! (the final checkpoint of a run is durable, the job not yet closed).
+//! (the final checkpoint of a run is durable, the job not yet closed), `after-swap` (the
+//! workers run a swapped-in module, on probation), `after-release` (its probation passed
+//! and its held outputs went out, no checkpoint names it yet).
 //!
 //! `EDDY_FAULT=stall-commit:<n>` instead makes the n-th checkpoint's committer hang before
 //! its write (a stalled disk or output stream), for the `checkpoint-timeout` test.

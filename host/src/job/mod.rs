@@ -14,6 +14,7 @@
 pub mod fault;
 pub mod journal;
 pub mod readers;
+pub mod swap;
 pub mod worker;
 
 /// Least records the coordinator reads per poll and sends per message to a worker.
@@ -28,16 +29,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
-use crate::checkpoint::{self, CheckpointError, CheckpointRecord};
+use crate::admin::SwapOutcome;
+use crate::checkpoint::{self, CheckpointError, CheckpointRecord, ModuleChange, ModuleRecord};
 use crate::config::JobConfig;
 use crate::io::key::KeyExtractor;
 use crate::io::nats::{LocalServer, NatsConn};
 use crate::io::{IoError, Origin, OutputRecord, Sink, SinkFactory, SourceRecord, source};
-use crate::runtime::{CallError, LoadedModule, ModuleError, Runtime};
+use crate::metrics::ModuleView;
+use crate::runtime::{CallError, LoadedModule, ModuleError, Prepared, Runtime};
 use crate::state::host::OperatorContext;
 use crate::state::keys::key_group;
-use crate::state::{KeyedState, StateDb, StateError, WriteOp};
-use worker::{Drained, FromWorker, ToWorker, Worker};
+use crate::state::{KeyedState, RegisteredState, StateDb, StateError, WriteOp};
+use swap::{SwapRequest, Swapper, short};
+use worker::{Drained, FromWorker, SwapTo, ToWorker, Worker};
 
 /// Why a job stopped or could not start. Each names the thing at fault.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +108,16 @@ pub struct JobReport {
     pub checkpoint_pauses: Vec<Duration>,
     /// Wall time from the first record to the final checkpoint.
     pub elapsed: Duration,
+    /// Per swap, in order: the longest a worker stopped processing for it (its barrier,
+    /// then its new instance).
+    pub swap_pauses: Vec<Duration>,
+    /// Per swap, in order: how long the coordinator stopped routing for it (the barrier
+    /// pass — workers finish the records already queued to them — and every worker's new
+    /// instance).
+    pub swap_routing_stops: Vec<Duration>,
+    /// Per probation that ended, in order: how long routing stopped for every worker to
+    /// confirm (or for the rollback).
+    pub probation_end_pauses: Vec<Duration>,
 }
 
 /// A job ready to run: module loaded, state opened, checkpoint restored.
@@ -113,6 +127,8 @@ pub struct Job {
     db: Arc<StateDb>,
     resumed_from: Option<CheckpointRecord>,
     runtime: Arc<Runtime>,
+    stats: Arc<Stats>,
+    swaps: (mpsc::Sender<SwapRequest>, Option<Receiver<SwapRequest>>),
     nats: Option<Arc<NatsConn>>,
     // Dropped after `nats`: the local server outlives the connection.
     _local_server: Option<LocalServer>,
@@ -152,15 +168,51 @@ pub fn module_cache_dir(cfg: &JobConfig) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("module-cache"))
 }
 
+/// Where a job keeps the modules swapped in while it ran: beside its state.
+pub fn modules_dir(cfg: &JobConfig) -> PathBuf {
+    cfg.state
+        .dir
+        .parent()
+        .map(|p| p.join("modules"))
+        .unwrap_or_else(|| PathBuf::from("modules"))
+}
+
+/// The module the last checkpoint says was swapped in, when the job file still names a
+/// module that the swap replaced (the job file is then outdated, not a new choice).
+fn swapped_in<'a>(cp: &'a CheckpointRecord, from_job_file: &str) -> Option<&'a ModuleRecord> {
+    let (last, earlier) = cp.modules.split_last()?;
+    (last.sha256 == cp.module_sha256
+        && last.sha256 != from_job_file
+        && last.change != ModuleChange::JobFile
+        && earlier.iter().any(|m| m.sha256 == from_job_file))
+    .then_some(last)
+}
+
 impl Job {
     /// Loads the module, opens (or creates) the state and reads its last checkpoint.
     pub fn open(cfg: JobConfig, runtime: Arc<Runtime>) -> Result<Job, JobError> {
-        let module = runtime.load(&cfg.operator.module)?;
+        let mut module = runtime.load(&cfg.operator.module)?;
         let (db, resumed_from) = checkpoint::open_or_fall_back(
             &cfg.state.dir,
             &cfg.state.retained_dir(),
             cfg.state.max_key_groups,
         )?;
+        if let Some(rec) = resumed_from
+            .as_ref()
+            .and_then(|cp| swapped_in(cp, &module.sha256))
+        {
+            tracing::info!(module = %rec.path.display(), sha256 = short(&rec.sha256), version = rec.version,
+                "running the module swapped in while the job ran, not the job file's (which it replaced)");
+            module = runtime.load(&rec.path).map_err(|e| match e {
+                ModuleError::Read { path, source } => ModuleError::Invalid {
+                    path,
+                    message: format!(
+                        "was swapped in while the job ran and its state needs it, but cannot be read ({source}); put it back, or name the module to run in the job file"
+                    ),
+                },
+                other => other,
+            })?;
+        }
         let db = Arc::new(db);
         db.register(&cfg.operator.uid, &module.info.states)?;
         if let Some(cp) = &resumed_from {
@@ -176,12 +228,15 @@ impl Job {
         } else {
             (None, None)
         };
+        let (tx, rx) = mpsc::channel();
         Ok(Job {
             cfg,
             module,
             db,
             resumed_from,
             runtime,
+            stats: Arc::new(Stats::new()),
+            swaps: (tx, Some(rx)),
             nats,
             _local_server: local,
         })
@@ -192,9 +247,50 @@ impl Job {
         &self.module
     }
 
+    /// The live figures of the job (also while it runs).
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// What swaps the running job's module (see [`swap`]); usable from any thread while
+    /// [`Job::run`] runs.
+    pub fn swapper(&self) -> Swapper {
+        Swapper {
+            tx: self.swaps.0.clone(),
+            runtime: self.runtime.clone(),
+            db: self.db.clone(),
+            uid: self.cfg.operator.uid.clone(),
+            limits: self.cfg.operator.limits,
+            config_json: self.cfg.operator.config_json.as_str().into(),
+            modules_dir: modules_dir(&self.cfg),
+            stats: self.stats.clone(),
+        }
+    }
+
     /// Runs the job until its source is exhausted or `opts.stop` is set; ends with a
     /// checkpoint.
-    pub fn run(self, opts: &RunOptions) -> Result<JobReport, JobError> {
+    pub fn run(mut self, opts: &RunOptions) -> Result<JobReport, JobError> {
+        let swaps = self
+            .swaps
+            .1
+            .take()
+            .ok_or_else(|| JobError::Worker("the job ran already".into()))?;
+        let mut history = self
+            .resumed_from
+            .as_ref()
+            .map(|c| c.modules.clone())
+            .unwrap_or_default();
+        if history.last().map(|m| &m.sha256) != Some(&self.module.sha256) {
+            history.push(ModuleRecord {
+                sha256: self.module.sha256.clone(),
+                version: self.module.info.version.clone(),
+                path: self.module.path.clone(),
+                change: ModuleChange::JobFile,
+                at_ms: checkpoint::now_ms(),
+                requested_by: None,
+                reason: None,
+            });
+        }
         let cfg = &self.cfg;
         let uid: Arc<str> = cfg.operator.uid.as_str().into();
         let nats = self.nats.as_ref();
@@ -229,7 +325,17 @@ impl Job {
                 .prepare::<OperatorContext>(&self.module, cfg.operator.limits)?,
         );
         let config_json: Arc<str> = cfg.operator.config_json.as_str().into();
-        let stats = Arc::new(Stats::new());
+        let stats = self.stats.clone();
+        if let Ok(mut m) = stats.module.lock() {
+            *m = ModuleView {
+                name: self.module.info.name.clone(),
+                version: self.module.info.version.clone(),
+                sha256: self.module.sha256.clone(),
+                states: self.module.info.states.clone(),
+                history: history.clone(),
+                last_swap_problem: None,
+            };
+        }
         let mut readers = readers::Readers::start(sources, poll)?;
         let streams: Arc<[Arc<str>]> = readers.names().into();
         // Kept until the run ends: dropping it stops the server.
@@ -240,13 +346,11 @@ impl Job {
                     crate::admin::JobInfo {
                         name: cfg.name.clone(),
                         operator_uid: cfg.operator.uid.clone(),
-                        operator_name: self.module.info.name.clone(),
-                        operator_version: self.module.info.version.clone(),
-                        module_sha256: self.module.sha256.clone(),
                         sources: streams.iter().map(|s| s.to_string()).collect(),
                         started_at_ms: checkpoint::now_ms(),
                     },
                     stats.clone(),
+                    Some(Arc::new(self.swapper())),
                 )
                 .map_err(JobError::Worker)?,
             ),
@@ -298,6 +402,16 @@ impl Job {
             job: self,
             to_workers,
             ack_rx,
+            swaps,
+            pending_swap: None,
+            probation: None,
+            misbehaved: None,
+            prepared,
+            registered,
+            history,
+            swap_pauses: Vec::new(),
+            swap_routing_stops: Vec::new(),
+            probation_end_pauses: Vec::new(),
             stats: stats.clone(),
             streams,
             positions,
@@ -329,6 +443,9 @@ impl Job {
             max_pause,
             durations,
             pauses,
+            swap_pauses,
+            swap_routing_stops,
+            probation_end_pauses,
             ..
         } = coord;
         drop(to_workers);
@@ -348,6 +465,9 @@ impl Job {
             checkpoint_durations: durations,
             checkpoint_pauses: pauses,
             elapsed: started.elapsed(),
+            swap_pauses,
+            swap_routing_stops,
+            probation_end_pauses,
         })
     }
 }
@@ -356,6 +476,22 @@ struct Coordinator {
     job: Job,
     to_workers: Vec<SyncSender<ToWorker>>,
     ack_rx: Receiver<FromWorker>,
+    /// Validated swap requests.
+    swaps: Receiver<SwapRequest>,
+    /// A swap waiting for the checkpoint in flight to complete.
+    pending_swap: Option<SwapRequest>,
+    /// The swapped-in module's probation, while it lasts.
+    probation: Option<Probation>,
+    /// What the module on probation did, once a worker said it misbehaved.
+    misbehaved: Option<String>,
+    /// The running module, linked, and its states by handle.
+    prepared: Arc<Prepared<OperatorContext>>,
+    registered: Vec<RegisteredState>,
+    /// The operator's module history (carried in every checkpoint record).
+    history: Vec<ModuleRecord>,
+    swap_pauses: Vec<Duration>,
+    swap_routing_stops: Vec<Duration>,
+    probation_end_pauses: Vec<Duration>,
     /// Source names, by index.
     streams: Arc<[Arc<str>]>,
     /// Per source: the position of the last record routed.
@@ -373,6 +509,20 @@ struct Coordinator {
     want_checkpoint: bool,
     committing: Option<Commit>,
     last_commit: Duration,
+}
+
+/// A worker's answer to a swap: its pause, or why it could not start the module.
+type SwapAnswer = Result<Duration, String>;
+
+/// A swapped-in module on probation (see [`swap`]).
+struct Probation {
+    /// Records routed since the swap.
+    routed: u64,
+    /// Copies of them, per worker in routing order: sent again after a rollback.
+    kept: Vec<Vec<Vec<SourceRecord>>>,
+    /// The module that ran before, to go back to.
+    old: Arc<SwapTo>,
+    old_module: LoadedModule,
 }
 
 /// A checkpoint being written on the committer thread.
@@ -412,6 +562,7 @@ impl Coordinator {
         let groups = cfg.state.max_key_groups;
         let interval = cfg.state.checkpoint_interval;
         let min_pause = cfg.state.checkpoint_min_pause;
+        let probation_records = cfg.operator.swap_probation_records;
         let mut last_cp = Instant::now();
         let mut last_done = Instant::now();
         let mut last_progress = Instant::now();
@@ -449,10 +600,22 @@ impl Coordinator {
             }
             for (w, records) in routed.into_iter().enumerate() {
                 if !records.is_empty() {
+                    if let Some(p) = self.probation.as_mut() {
+                        p.routed += records.len() as u64;
+                        p.kept[w].push(records.clone());
+                    }
                     self.send(w, ToWorker::Batch(records))?;
                 }
             }
             self.poll_acks()?;
+            if self.misbehaved.is_some() {
+                self.rollback()?;
+            }
+            if self.pending_swap.is_none()
+                && let Ok(req) = self.swaps.try_recv()
+            {
+                self.pending_swap = Some(req);
+            }
             if let Some(c) = &self.committing {
                 if c.handle.is_finished() {
                     self.finish_commit()?;
@@ -462,15 +625,28 @@ impl Coordinator {
                 }
             }
             let stop = opts.stop.load(Ordering::Relaxed);
+            let due = self.want_checkpoint || last_cp.elapsed() >= interval;
+            if let Some(p) = &self.probation
+                && (p.routed >= probation_records || due || !more || stop)
+            {
+                self.end_probation()?;
+                continue;
+            }
             if !more || stop {
                 break;
             }
+            // A swap waits for the checkpoint in flight, so that its pause is one barrier.
+            if self.pending_swap.is_some() && self.committing.is_none() && self.probation.is_none()
+            {
+                if let Some(req) = self.pending_swap.take() {
+                    self.swap(req, dead_letter)?;
+                }
+                last_cp = Instant::now();
+                continue;
+            }
             // One checkpoint in flight at a time (as Flink's default): while the previous
             // commit runs, processing goes on and the next barrier waits.
-            if (self.want_checkpoint || last_cp.elapsed() >= interval)
-                && self.committing.is_none()
-                && last_done.elapsed() >= min_pause
-            {
+            if due && self.committing.is_none() && last_done.elapsed() >= min_pause {
                 self.checkpoint(dead_letter)?;
                 last_cp = Instant::now();
             }
@@ -497,7 +673,239 @@ impl Coordinator {
                 );
             }
         }
+        if let Some(req) = self.pending_swap.take() {
+            let _ = req.reply.send(SwapOutcome::Refused {
+                reason: "the job stopped before the swap".into(),
+            });
+        }
         self.checkpoint(dead_letter)
+    }
+
+    /// Swaps the module in at a checkpoint barrier (see [`swap`]).
+    fn swap(&mut self, req: SwapRequest, dead_letter: &mut dyn Sink) -> Result<(), JobError> {
+        // Checked against the module running now (another swap may have come first).
+        if let Err(reason) =
+            swap::check_compatible(&self.job.module.info.states, &req.module.info.states)
+        {
+            let _ = req.reply.send(SwapOutcome::Refused { reason });
+            return Ok(());
+        }
+        let started = Instant::now();
+        let p = self.to_workers.len();
+        let to = Arc::new(SwapTo {
+            prepared: req.prepared.clone(),
+            registered: req.registered.clone(),
+            probation: Some((
+                Arc::new(std::sync::atomic::AtomicU64::new(0)),
+                self.job.cfg.operator.swap_max_failures,
+            )),
+        });
+        let old = Arc::new(SwapTo {
+            prepared: self.prepared.clone(),
+            registered: self.registered.clone(),
+            probation: None,
+        });
+        // The rollback point: its record names the module that ran so far. Each worker
+        // swaps right behind its barrier.
+        let (barrier_stop, mut results) = self.checkpoint_then(dead_letter, Some(&to))?;
+        let rollback_point = self.next_id - 1;
+        let rest = self.collect_swapped(p - results.len())?;
+        results.extend(rest);
+        // The longest a worker stopped: its barrier, then its new instance.
+        let instances = results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .max()
+            .copied()
+            .unwrap_or_default();
+        let pause = barrier_stop + instances;
+        tracing::debug!(
+            routing_stopped_ms = started.elapsed().as_secs_f64() * 1e3,
+            pause_ms = pause.as_secs_f64() * 1e3,
+            "swap at checkpoint {rollback_point}"
+        );
+        let failed: Vec<String> = results
+            .iter()
+            .filter_map(|(w, r)| r.as_ref().err().map(|e| format!("worker {w}: {e}")))
+            .collect();
+        if !failed.is_empty() {
+            // Whoever started the new module goes back: no record was processed since.
+            let swapped: Vec<usize> = results
+                .iter()
+                .filter(|(_, r)| r.is_ok())
+                .map(|(w, _)| *w)
+                .collect();
+            for w in &swapped {
+                self.send(*w, ToWorker::Swap(old.clone()))?;
+            }
+            let back = self.collect_swapped(swapped.len())?;
+            if let Some((w, Err(e))) = back.iter().find(|(_, r)| r.is_err()) {
+                return Err(JobError::Worker(format!(
+                    "worker {w} could not go back to the previous module after a failed swap: {e}"
+                )));
+            }
+            let reason = format!("the new module could not start: {}", failed.join("; "));
+            let _ = req.reply.send(SwapOutcome::Refused { reason });
+            return Ok(());
+        }
+        fault::hit("after-swap");
+        let old_module = std::mem::replace(&mut self.job.module, req.module);
+        self.prepared = req.prepared;
+        self.registered = req.registered;
+        let m = &self.job.module;
+        self.history.push(ModuleRecord {
+            sha256: m.sha256.clone(),
+            version: m.info.version.clone(),
+            path: m.path.clone(),
+            change: ModuleChange::Swap,
+            at_ms: checkpoint::now_ms(),
+            requested_by: req.requested_by.clone(),
+            reason: None,
+        });
+        self.stats.swaps.fetch_add(1, Ordering::Relaxed);
+        self.stats.swap_pause_seconds.observe(pause);
+        self.swap_pauses.push(pause);
+        self.swap_routing_stops.push(started.elapsed());
+        self.publish_module(None);
+        tracing::info!(operator = %self.job.cfg.operator.uid, from = short(&old_module.sha256),
+            to = short(&m.sha256), version = m.info.version, checkpoint = rollback_point,
+            pause_ms = pause.as_secs_f64() * 1e3, requested_by = ?req.requested_by,
+            "module swapped; on probation");
+        let _ = req.reply.send(SwapOutcome::Swapped {
+            checkpoint: rollback_point,
+            pause_ms: pause.as_secs_f64() * 1e3,
+            module_sha256: m.sha256.clone(),
+            version: m.info.version.clone(),
+        });
+        self.probation = Some(Probation {
+            routed: 0,
+            kept: (0..p).map(|_| Vec::new()).collect(),
+            old,
+            old_module,
+        });
+        Ok(())
+    }
+
+    /// Waits for `n` workers' answers to a swap.
+    fn collect_swapped(&mut self, n: usize) -> Result<Vec<(usize, SwapAnswer)>, JobError> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            match self.ack_rx.recv() {
+                Ok(FromWorker::Swapped { worker, result }) => out.push((worker, result)),
+                Ok(other) => self.note(other)?,
+                Err(_) => return Err(JobError::Worker("all workers stopped".into())),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ends the probation of a swapped-in module: it stands if every worker says it is still
+    /// good, and is rolled back otherwise.
+    fn end_probation(&mut self) -> Result<(), JobError> {
+        if self.probation.is_none() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let result = self.settle_probation();
+        self.probation_end_pauses.push(started.elapsed());
+        result
+    }
+
+    fn settle_probation(&mut self) -> Result<(), JobError> {
+        if self.misbehaved.is_none() {
+            let p = self.to_workers.len();
+            for w in 0..p {
+                self.send(w, ToWorker::Cut)?;
+            }
+            let mut answers = 0;
+            while answers < p {
+                match self.ack_rx.recv() {
+                    Ok(FromWorker::CutPassed { .. }) => answers += 1,
+                    Ok(other) => self.note(other)?,
+                    Err(_) => return Err(JobError::Worker("all workers stopped".into())),
+                }
+            }
+            if self.misbehaved.is_none() {
+                for w in 0..p {
+                    self.send(w, ToWorker::Release)?;
+                }
+                self.probation = None;
+                // Make the swap durable: the next checkpoint's record names the new module.
+                self.want_checkpoint = true;
+                tracing::info!(operator = %self.job.cfg.operator.uid,
+                    sha256 = short(&self.job.module.sha256), "the swapped-in module passed probation");
+                fault::hit("after-release");
+                return Ok(());
+            }
+        }
+        self.rollback()
+    }
+
+    /// Rolls a swap back: the workers forget everything since the rollback point and run the
+    /// previous module again, and the records routed since are sent again.
+    fn rollback(&mut self) -> Result<(), JobError> {
+        let reason = self.misbehaved.take().unwrap_or_default();
+        let Some(p) = self.probation.take() else {
+            return Ok(());
+        };
+        let n = self.to_workers.len();
+        for w in 0..n {
+            self.send(w, ToWorker::Rollback(p.old.clone()))?;
+        }
+        let mut answers = 0;
+        while answers < n {
+            match self.ack_rx.recv() {
+                Ok(FromWorker::RolledBack { .. }) => answers += 1,
+                // Answers of the module being rolled back.
+                Ok(FromWorker::Misbehaved { .. } | FromWorker::CutPassed { .. }) => {}
+                Ok(other) => self.note(other)?,
+                Err(_) => return Err(JobError::Worker("all workers stopped".into())),
+            }
+        }
+        // The replay reads the state of the rollback point: it must be durable first.
+        self.finish_commit()?;
+        let failed = std::mem::replace(&mut self.job.module, p.old_module);
+        self.prepared = p.old.prepared.clone();
+        self.registered = p.old.registered.clone();
+        let m = &self.job.module;
+        self.history.push(ModuleRecord {
+            sha256: m.sha256.clone(),
+            version: m.info.version.clone(),
+            path: m.path.clone(),
+            change: ModuleChange::Rollback,
+            at_ms: checkpoint::now_ms(),
+            requested_by: None,
+            reason: Some(format!("module {} {reason}", short(&failed.sha256))),
+        });
+        self.stats.rollbacks.fetch_add(1, Ordering::Relaxed);
+        self.publish_module(Some(format!(
+            "rolled back: module {} {reason}",
+            short(&failed.sha256)
+        )));
+        tracing::error!(operator = %self.job.cfg.operator.uid, failed = short(&failed.sha256),
+            reinstated = short(&m.sha256), reason, records = p.routed,
+            "the swapped-in module misbehaved on probation; swap rolled back, its records are processed again");
+        for (w, batches) in p.kept.into_iter().enumerate() {
+            for records in batches {
+                self.send(w, ToWorker::Batch(records))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Shows the running module and its history in the admin API.
+    fn publish_module(&self, problem: Option<String>) {
+        let m = &self.job.module;
+        if let Ok(mut v) = self.stats.module.lock() {
+            v.name.clone_from(&m.info.name);
+            v.version.clone_from(&m.info.version);
+            v.sha256.clone_from(&m.sha256);
+            v.states.clone_from(&m.info.states);
+            v.history.clone_from(&self.history);
+            if problem.is_some() {
+                v.last_swap_problem = problem;
+            }
+        }
     }
 
     fn send(&mut self, w: usize, msg: ToWorker) -> Result<(), JobError> {
@@ -519,12 +927,26 @@ impl Coordinator {
 
     fn poll_acks(&mut self) -> Result<(), JobError> {
         while let Ok(m) = self.ack_rx.try_recv() {
-            match m {
-                FromWorker::WantCheckpoint => self.want_checkpoint = true,
-                FromWorker::Fatal(e) => return Err(e),
-                FromWorker::Ack { .. } => {
-                    return Err(JobError::Worker("unexpected checkpoint ack".into()));
+            self.note(m)?;
+        }
+        Ok(())
+    }
+
+    /// Takes a message that may come at any time; an answer nobody waits for is an error.
+    fn note(&mut self, m: FromWorker) -> Result<(), JobError> {
+        match m {
+            FromWorker::WantCheckpoint => self.want_checkpoint = true,
+            FromWorker::Misbehaved { worker, error } => {
+                if self.misbehaved.is_none() {
+                    self.misbehaved =
+                        Some(format!("failed on probation (worker {worker}): {error}"));
                 }
+            }
+            FromWorker::Fatal(e) => return Err(e),
+            other => {
+                return Err(JobError::Worker(format!(
+                    "unexpected message from a worker: {other:?}"
+                )));
             }
         }
         Ok(())
@@ -533,6 +955,17 @@ impl Coordinator {
     /// A barrier pass: every worker hands over its dirty state, then all of it and the
     /// positions are committed in one synced batch on the committer thread.
     fn checkpoint(&mut self, dead_letter: &mut dyn Sink) -> Result<(), JobError> {
+        self.checkpoint_then(dead_letter, None).map(|_| ())
+    }
+
+    /// A checkpoint; with `swap`, each worker gets it right behind the barrier (so that it
+    /// swaps without waiting for the others), and the answers that come during the
+    /// barrier pass are returned with the longest barrier stop.
+    fn checkpoint_then(
+        &mut self,
+        dead_letter: &mut dyn Sink,
+        swap: Option<&Arc<SwapTo>>,
+    ) -> Result<(Duration, Vec<(usize, SwapAnswer)>), JobError> {
         // One commit at a time, in order: the previous one must be durable first (and
         // the workers told, so that no drain is in progress at the barrier).
         self.finish_commit()?;
@@ -540,7 +973,11 @@ impl Coordinator {
         let id = self.next_id;
         for w in 0..self.to_workers.len() {
             self.send(w, ToWorker::Barrier(id))?;
+            if let Some(to) = swap {
+                self.send(w, ToWorker::Swap(to.clone()))?;
+            }
         }
+        let mut swapped = Vec::new();
         let mut drains: Vec<Receiver<Drained>> = Vec::new();
         let mut durable = vec![dead_letter.durable()?];
         let mut acked = 0;
@@ -562,8 +999,10 @@ impl Coordinator {
                 Ok(FromWorker::Ack { .. }) => {
                     return Err(JobError::Worker("checkpoint ack out of order".into()));
                 }
-                Ok(FromWorker::WantCheckpoint) => {}
-                Ok(FromWorker::Fatal(e)) => return Err(e),
+                Ok(FromWorker::Swapped { worker, result }) if swap.is_some() => {
+                    swapped.push((worker, result));
+                }
+                Ok(other) => self.note(other)?,
                 Err(_) => return Err(JobError::Worker("all workers stopped".into())),
             }
         }
@@ -586,6 +1025,7 @@ impl Coordinator {
                 .map(|(s, p)| (s.to_string(), *p))
                 .collect(),
             created_at_ms: checkpoint::now_ms(),
+            modules: self.history.clone(),
         };
         let db = self.job.db.clone();
         let to_write = record.clone();
@@ -646,7 +1086,7 @@ impl Coordinator {
         });
         self.next_id += 1;
         self.want_checkpoint = false;
-        Ok(())
+        Ok((longest, swapped))
     }
 
     /// Waits for the checkpoint being written, if any; then tells the workers it is durable.

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use crate::io::{Durable, Origin, OutputRecord, Sink, SourceRecord};
 use crate::runtime::batch::{self, Encoder};
 use crate::runtime::{CallError, Instance, Prepared};
 use crate::state::host::OperatorContext;
-use crate::state::{StateKind, WriteOp};
+use crate::state::{RegisteredState, StateKind, WriteOp};
 
 /// Messages from the coordinator to a worker, in stream order.
 #[derive(Debug)]
@@ -31,6 +31,37 @@ pub enum ToWorker {
     Barrier(u64),
     /// Checkpoint `id` is durable: drained entries may be evicted.
     Committed(u64),
+    /// Replace the instance with one of another module (a hot swap, right after a
+    /// barrier); answered with [`FromWorker::Swapped`].
+    Swap(Arc<SwapTo>),
+    /// The end of the swapped-in module's probation: answered with
+    /// [`FromWorker::CutPassed`].
+    Cut,
+    /// The swap stands: write the held outputs and leave probation.
+    Release,
+    /// The swap is rolled back: forget every state change since the last checkpoint and the
+    /// held outputs, and run this (the previous) module again; answered with
+    /// [`FromWorker::RolledBack`].
+    Rollback(Arc<SwapTo>),
+}
+
+impl std::fmt::Debug for SwapTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwapTo")
+            .field("registered", &self.registered)
+            .field("probation", &self.probation)
+            .finish()
+    }
+}
+
+/// The module a worker is to run after a swap or rollback.
+pub struct SwapTo {
+    /// The linked module.
+    pub prepared: Arc<Prepared<OperatorContext>>,
+    /// Its states, by handle.
+    pub registered: Vec<RegisteredState>,
+    /// For a swap: the failed calls so far over all workers, and how many are allowed.
+    pub probation: Option<(Arc<AtomicU64>, u64)>,
 }
 
 /// Entries a worker drains per step while it goes on processing: a few milliseconds.
@@ -63,6 +94,34 @@ pub enum FromWorker {
     },
     /// The cache is over budget: please checkpoint soon so that it can evict.
     WantCheckpoint,
+    /// The worker runs the swapped-in module (`Ok`, with how long it stopped), or could not
+    /// start it and runs the previous one still (`Err`, why).
+    Swapped {
+        /// Worker index.
+        worker: usize,
+        /// The pause, or why the new module could not start.
+        result: Result<Duration, String>,
+    },
+    /// The swapped-in module failed more calls than allowed on probation; the worker
+    /// processes nothing more until it is rolled back.
+    Misbehaved {
+        /// Worker index.
+        worker: usize,
+        /// What the module did.
+        error: String,
+    },
+    /// The answer to [`ToWorker::Cut`]: whether the worker is still good.
+    CutPassed {
+        /// Worker index.
+        worker: usize,
+        /// False when it has misbehaved.
+        passed: bool,
+    },
+    /// The worker runs the previous module again, from the last checkpoint's state.
+    RolledBack {
+        /// Worker index.
+        worker: usize,
+    },
     /// The worker stopped on an error it cannot isolate.
     Fatal(JobError),
 }
@@ -74,6 +133,12 @@ impl std::fmt::Debug for FromWorker {
                 write!(f, "Ack(checkpoint {id}, worker {worker})")
             }
             FromWorker::WantCheckpoint => f.write_str("WantCheckpoint"),
+            FromWorker::Swapped { worker, result } => write!(f, "Swapped({worker}, {result:?})"),
+            FromWorker::Misbehaved { worker, error } => {
+                write!(f, "Misbehaved({worker}, {error})")
+            }
+            FromWorker::CutPassed { worker, passed } => write!(f, "CutPassed({worker}, {passed})"),
+            FromWorker::RolledBack { worker } => write!(f, "RolledBack({worker})"),
             FromWorker::Fatal(e) => write!(f, "Fatal({e})"),
         }
     }
@@ -107,6 +172,48 @@ pub struct Worker {
     asked_for_checkpoint: bool,
     /// The drain in progress: where its writes go, and its longest step so far.
     draining: Option<(Sender<Drained>, Duration)>,
+    /// A swapped-in module on probation: its outputs are held here.
+    probation: Option<Probation>,
+    /// The module on probation misbehaved: batches are dropped until the rollback (the
+    /// coordinator sends them again).
+    halted: bool,
+}
+
+/// A swapped-in module's probation in one worker.
+struct Probation {
+    /// Failed calls over all workers since the swap.
+    failures: Arc<AtomicU64>,
+    /// How many are allowed.
+    max_failures: u64,
+    /// Outputs held back, with whether each goes to the dead-letter output.
+    held: Vec<(bool, HeldOutput)>,
+}
+
+/// An output record held back during probation.
+struct HeldOutput {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    headers: Vec<(String, String)>,
+    stream: Arc<str>,
+    position: u64,
+    index: u32,
+}
+
+impl HeldOutput {
+    fn new(r: &OutputRecord<'_>, stream: Arc<str>) -> HeldOutput {
+        HeldOutput {
+            key: r.key.to_vec(),
+            value: r.value.to_vec(),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            stream,
+            position: r.origin.position,
+            index: r.origin.index,
+        }
+    }
 }
 
 impl Worker {
@@ -117,24 +224,14 @@ impl Worker {
         uid: Arc<str>,
         streams: Arc<[Arc<str>]>,
         prepared: Arc<Prepared<OperatorContext>>,
-        mut instance: Instance<OperatorContext>,
+        instance: Instance<OperatorContext>,
         config_json: Arc<str>,
         sink: Box<dyn Sink>,
         dead_letter: Box<dyn Sink>,
         stats: Arc<Stats>,
         batch_size: usize,
     ) -> Worker {
-        let is_value: Vec<bool> = instance
-            .host()
-            .keyed
-            .states()
-            .iter()
-            .map(|s| s.kind == StateKind::Value)
-            .collect();
-        let value_handles = (0..is_value.len() as u32)
-            .filter(|h| is_value[*h as usize])
-            .collect();
-        Worker {
+        let mut w = Worker {
             index,
             uid,
             streams,
@@ -146,11 +243,172 @@ impl Worker {
             stats,
             batch_size: batch_size.max(1),
             encoder: Encoder::default(),
-            value_handles,
-            is_value,
+            value_handles: Vec::new(),
+            is_value: Vec::new(),
             asked_for_checkpoint: false,
             draining: None,
+            probation: None,
+            halted: false,
+        };
+        w.set_handles();
+        w
+    }
+
+    /// Recomputes the value-state handles from the states of the instance.
+    fn set_handles(&mut self) {
+        let Some(i) = self.instance.as_mut() else {
+            return;
+        };
+        self.is_value = i
+            .host()
+            .keyed
+            .states()
+            .iter()
+            .map(|s| s.kind == StateKind::Value)
+            .collect();
+        let is_value = &self.is_value;
+        self.value_handles = (0..is_value.len() as u32)
+            .filter(|h| is_value[*h as usize])
+            .collect();
+    }
+
+    /// An instance of `prepared` around `host`, `init` done; or why not, with `host` back.
+    #[allow(clippy::type_complexity)]
+    fn build(
+        &self,
+        prepared: &Prepared<OperatorContext>,
+        host: OperatorContext,
+    ) -> Result<Instance<OperatorContext>, (String, Box<OperatorContext>)> {
+        match prepared.instantiate_or_return(host) {
+            Err((e, host)) => Err((format!("cannot be instantiated: {e}"), host)),
+            Ok(mut inst) => match inst.init(&self.config_json) {
+                Ok(()) => Ok(inst),
+                Err(e) => Err((format!("failed `init`: {e}"), Box::new(inst.into_host()))),
+            },
         }
+    }
+
+    /// Swaps in another module, keeping the state (see [`ToWorker::Swap`]).
+    fn swap(&mut self, to: &SwapTo) -> Result<Duration, String> {
+        let started = Instant::now();
+        let Some(old) = self.instance.take() else {
+            return Err("worker has no instance".into());
+        };
+        let mut host = old.into_host();
+        host.keys.clear();
+        let old_states = host.keyed.states().to_vec();
+        let result = match host.keyed.remap(to.registered.clone()) {
+            Err(id) => Err((
+                format!("state id {id} is not among the new module's states"),
+                Box::new(host),
+            )),
+            Ok(()) => self.build(&to.prepared, host),
+        };
+        match result {
+            Ok(inst) => {
+                self.instance = Some(inst);
+                self.prepared = to.prepared.clone();
+                self.set_handles();
+                self.probation = to.probation.as_ref().map(|(failures, max)| Probation {
+                    failures: failures.clone(),
+                    max_failures: *max,
+                    held: Vec::new(),
+                });
+                Ok(started.elapsed())
+            }
+            Err((why, mut host)) => {
+                // Back to the module that ran: no record was processed in between.
+                let back = host.keyed.remap(old_states);
+                let restored = match back {
+                    Ok(()) => self.build(&self.prepared, *host).map_err(|(e, _)| e),
+                    Err(id) => Err(format!("state id {id} cannot be mapped back")),
+                };
+                match restored {
+                    Ok(inst) => self.instance = Some(inst),
+                    Err(e) => {
+                        return Err(format!(
+                            "{why}; and the previous module could not be started again: {e}"
+                        ));
+                    }
+                }
+                Err(why)
+            }
+        }
+    }
+
+    /// Rolls a swap back (see [`ToWorker::Rollback`]).
+    fn rollback(&mut self, to: &SwapTo) -> Result<(), JobError> {
+        // The checkpoint taken at the swap needs this worker's writes as of its barrier.
+        while self.draining.is_some() {
+            self.drain_step()?;
+        }
+        self.probation = None;
+        self.halted = false;
+        let Some(old) = self.instance.take() else {
+            return Err(JobError::Worker("worker has no instance".into()));
+        };
+        let mut host = old.into_host();
+        host.keys.clear();
+        host.keyed.reset(to.registered.clone());
+        let inst = self.build(&to.prepared, host).map_err(|(e, _)| {
+            JobError::Worker(format!(
+                "operator `{}`: the previous module could not be started again after a rollback: {e}",
+                self.uid
+            ))
+        })?;
+        self.instance = Some(inst);
+        self.prepared = to.prepared.clone();
+        self.set_handles();
+        Ok(())
+    }
+
+    /// Writes the outputs held during probation and leaves it.
+    fn release(&mut self) -> Result<(), JobError> {
+        let Some(p) = self.probation.take() else {
+            return Ok(());
+        };
+        for (dead, h) in &p.held {
+            let headers: Vec<(&str, &str)> = h
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let r = OutputRecord {
+                key: &h.key,
+                value: &h.value,
+                headers: &headers,
+                origin: Origin {
+                    stream: &h.stream,
+                    position: h.position,
+                    index: h.index,
+                },
+            };
+            if *dead {
+                self.dead_letter.write(&[r])?;
+            } else {
+                self.sink.write(&[r])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a failed call on probation; true when it is one too many (the worker then
+    /// halts and says so).
+    fn misbehaved(&mut self, err: &CallError, tx: &Sender<FromWorker>) -> bool {
+        let Some(p) = &self.probation else {
+            return false;
+        };
+        if p.failures.fetch_add(1, Ordering::Relaxed) < p.max_failures {
+            return false;
+        }
+        self.halted = true;
+        tracing::warn!(operator = %self.uid, worker = self.index, error = %err,
+            "the swapped-in module failed on probation; rolling the swap back");
+        let _ = tx.send(FromWorker::Misbehaved {
+            worker: self.index,
+            error: err.to_string(),
+        });
+        true
     }
 
     /// Runs until the coordinator hangs up or a fatal error.
@@ -184,6 +442,25 @@ impl Worker {
                     self.evict_if_needed();
                     Ok(())
                 }
+                Some(ToWorker::Swap(to)) => {
+                    let result = self.swap(&to);
+                    let _ = tx.send(FromWorker::Swapped {
+                        worker: self.index,
+                        result,
+                    });
+                    Ok(())
+                }
+                Some(ToWorker::Cut) => {
+                    let _ = tx.send(FromWorker::CutPassed {
+                        worker: self.index,
+                        passed: !self.halted,
+                    });
+                    Ok(())
+                }
+                Some(ToWorker::Release) => self.release(),
+                Some(ToWorker::Rollback(to)) => self.rollback(&to).map(|()| {
+                    let _ = tx.send(FromWorker::RolledBack { worker: self.index });
+                }),
                 None => Ok(()),
             };
             if res.is_ok() && self.draining.is_some() {
@@ -263,7 +540,10 @@ impl Worker {
         tx: &Sender<FromWorker>,
     ) -> Result<(), JobError> {
         for batch in records.chunks(self.batch_size) {
-            self.process_batch(batch)?;
+            if self.halted {
+                break;
+            }
+            self.process_batch(batch, tx)?;
         }
         let over = self.host()?.keyed.over_budget();
         if over && !self.asked_for_checkpoint {
@@ -273,8 +553,15 @@ impl Worker {
         Ok(())
     }
 
-    fn process_batch(&mut self, records: &[SourceRecord]) -> Result<(), JobError> {
+    fn process_batch(
+        &mut self,
+        records: &[SourceRecord],
+        tx: &Sender<FromWorker>,
+    ) -> Result<(), JobError> {
         if let Err(err) = self.run_batch(records)? {
+            if self.misbehaved(&err, tx) {
+                return Ok(());
+            }
             tracing::warn!(operator = %self.uid, worker = self.index, error = %err, records = records.len(),
                 "batch failed; re-running it record by record");
             self.fresh_instance()?;
@@ -283,6 +570,9 @@ impl Worker {
             } else {
                 for r in records {
                     if let Err(err) = self.run_batch(std::slice::from_ref(r))? {
+                        if self.misbehaved(&err, tx) {
+                            return Ok(());
+                        }
                         self.fresh_instance()?;
                         self.dead_letter(r, &err.to_string())?;
                     }
@@ -325,7 +615,7 @@ impl Worker {
             ("eddy-stream", &*stream),
             ("eddy-position", position.as_str()),
         ];
-        self.dead_letter.write(&[OutputRecord {
+        let out = OutputRecord {
             key: &r.key,
             value: &r.value,
             headers: &headers,
@@ -334,7 +624,11 @@ impl Worker {
                 position: r.position,
                 index: 0,
             },
-        }])?;
+        };
+        match self.probation.as_mut() {
+            Some(p) => p.held.push((true, HeldOutput::new(&out, stream.clone()))),
+            None => self.dead_letter.write(&[out])?,
+        }
         self.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -436,7 +730,16 @@ impl Worker {
                 },
             })
             .collect();
-        self.sink.write(&outputs)?;
+        match self.probation.as_mut() {
+            Some(p) => {
+                for (o, e) in outputs.iter().zip(&decoded.emits) {
+                    let stream = records[e.record as usize].source as usize;
+                    let stream = self.streams.get(stream).cloned().unwrap_or_default();
+                    p.held.push((false, HeldOutput::new(o, stream)));
+                }
+            }
+            None => self.sink.write(&outputs)?,
+        }
         super::fault::hit("after-emit");
         self.stats
             .records_in

@@ -437,6 +437,13 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
 impl<C: OperatorHost> Prepared<C> {
     /// A fresh instance with `host` as its import context (tens of µs for Rust guests).
     pub fn instantiate(&self, host: C) -> Result<Instance<C>, CallError> {
+        self.instantiate_or_return(host).map_err(|(e, _)| e)
+    }
+
+    /// As [`Prepared::instantiate`], but a failure gives `host` back (boxed), so that the
+    /// caller can build another instance around it (e.g. of the previous module).
+    #[allow(clippy::type_complexity)]
+    pub fn instantiate_or_return(&self, host: C) -> Result<Instance<C>, (CallError, Box<C>)> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.max_memory_bytes)
             .trap_on_grow_failure(true)
@@ -454,10 +461,12 @@ impl<C: OperatorHost> Prepared<C> {
         store.limiter(|d| &mut d.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(deadline_ticks(self.limits.max_call_time));
-        let world = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(e, self.limits))?;
+        let world = match self.pre.instantiate(&mut store) {
+            Ok(w) => w,
+            Err(e) => {
+                return Err((classify(e, self.limits), Box::new(store.into_data().host)));
+            }
+        };
         Ok(Instance {
             store,
             world,

@@ -274,6 +274,70 @@ impl KeyedState {
         }
     }
 
+    /// Takes a new module's states (a hot swap): the cached entries, dirty or clean, and a
+    /// drain in progress stay, moved to the handles the new module gives each state (matched
+    /// by id); states new in this module start empty. Every current state that holds
+    /// entries must be among `states` with the same kind (the swap validated that); one that
+    /// is not is an error naming it, and nothing changes.
+    pub fn remap(&mut self, states: Vec<RegisteredState>) -> Result<(), StateId> {
+        let mut to_new = Vec::with_capacity(self.states.len());
+        for (h, old) in self.states.iter().enumerate() {
+            match states
+                .iter()
+                .position(|s| s.id == old.id && s.kind == old.kind)
+            {
+                Some(h) => to_new.push(h as u32),
+                // A state that holds nothing here may go (a swap back to a module without
+                // it, before any record was processed).
+                None if self.values[h].is_empty()
+                    && self.maps[h].is_empty()
+                    && self.lists[h].is_empty() =>
+                {
+                    to_new.push(u32::MAX)
+                }
+                None => return Err(old.id),
+            }
+        }
+        let n = states.len();
+        let mut values: Vec<Map<ValueSlot>> = (0..n).map(|_| Map::default()).collect();
+        let mut maps: Vec<Map<MapSlot>> = (0..n).map(|_| Map::default()).collect();
+        let mut lists: Vec<Map<ListSlot>> = (0..n).map(|_| Map::default()).collect();
+        for (old, new) in to_new.iter().enumerate() {
+            let new = *new as usize;
+            if new >= n {
+                continue;
+            }
+            values[new] = std::mem::take(&mut self.values[old]);
+            maps[new] = std::mem::take(&mut self.maps[old]);
+            lists[new] = std::mem::take(&mut self.lists[old]);
+        }
+        (self.values, self.maps, self.lists) = (values, maps, lists);
+        for (h, _) in self.dirty_keys.iter_mut().chain(self.drain_list.iter_mut()) {
+            if let Some(new) = to_new.get(*h as usize) {
+                *h = *new;
+            }
+        }
+        self.states = states;
+        Ok(())
+    }
+
+    /// Forgets everything cached, dirty or not, and takes `states` (a rollback to the last
+    /// checkpoint, whose state is RocksDB's). A drain in progress is finished first; its
+    /// writes stay to be taken.
+    pub fn reset(&mut self, states: Vec<RegisteredState>) {
+        while !self.drain_some(usize::MAX) {}
+        let n = states.len();
+        self.values = (0..n).map(|_| Map::default()).collect();
+        self.maps = (0..n).map(|_| Map::default()).collect();
+        self.lists = (0..n).map(|_| Map::default()).collect();
+        self.states = states;
+        self.undo.clear();
+        self.in_call = false;
+        self.bytes = 0;
+        self.dirty_keys.clear();
+        self.drain_list.clear();
+    }
+
     /// The states, by handle.
     pub fn states(&self) -> &[RegisteredState] {
         &self.states
@@ -893,6 +957,62 @@ mod tests {
         let mut ops = Vec::new();
         s.drain_dirty(&mut ops);
         s.db().commit(ops, &[]).unwrap();
+    }
+
+    #[test]
+    fn remap_moves_entries_and_a_drain_to_the_new_handles() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.value_put(0, b"k", Some(b"1")).unwrap();
+        s.map_put(1, b"k", b"a", Some(b"x")).unwrap();
+        s.begin_drain();
+        let old = s.states().to_vec();
+        // The new module lists the states in another order and adds one.
+        let extra = RegisteredState {
+            id: 99,
+            kind: StateKind::Value,
+        };
+        s.remap(vec![extra, old[2], old[1], old[0]]).unwrap();
+        assert_eq!(get_at(&mut s, 3, b"k"), Some(b"1".to_vec()));
+        assert_eq!(s.map_get(2, b"k", b"a").unwrap(), Some(b"x".to_vec()));
+        assert_eq!(get_at(&mut s, 0, b"k"), None);
+        // The drain begun before the swap still yields the writes as of its barrier.
+        s.value_put(3, b"k", Some(b"2")).unwrap();
+        while !s.drain_some(1) {}
+        let ops = s.take_drained();
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert!(
+            ops.iter()
+                .any(|o| matches!(o, WriteOp::Put(_, v) if v == b"1"))
+        );
+        // A state with entries missing from the new module is refused, and nothing
+        // changes; an empty one may go.
+        let states = s.states().to_vec();
+        assert_eq!(s.remap(vec![states[0], states[3]]), Err(states[2].id));
+        assert_eq!(s.states(), &states[..]);
+        s.remap(vec![states[0], states[2], states[3]]).unwrap();
+        assert_eq!(s.map_get(1, b"k", b"a").unwrap(), Some(b"x".to_vec()));
+    }
+
+    #[test]
+    fn reset_forgets_uncommitted_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.value_put(0, b"k", Some(b"1")).unwrap();
+        commit(&mut s);
+        s.value_put(0, b"k", Some(b"2")).unwrap();
+        s.value_put(0, b"j", Some(b"3")).unwrap();
+        let states = s.states().to_vec();
+        s.reset(states);
+        assert_eq!(get(&mut s, b"k"), Some(b"1".to_vec()));
+        assert_eq!(get(&mut s, b"j"), None);
+        let mut ops = Vec::new();
+        s.drain_dirty(&mut ops);
+        assert!(ops.is_empty(), "{ops:?}");
+    }
+
+    fn get_at(s: &mut KeyedState, h: u32, key: &[u8]) -> Option<Vec<u8>> {
+        s.value_with(h, key, |v| v.map(<[u8]>::to_vec)).unwrap()
     }
 
     #[test]

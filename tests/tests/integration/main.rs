@@ -9,6 +9,7 @@ mod cli_modules;
 mod crash_recovery;
 mod examples_golden;
 mod fault_isolation;
+mod hot_swap;
 mod nats_exactly_once;
 mod restart_state;
 mod state_semantics;

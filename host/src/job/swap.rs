@@ -1,0 +1,275 @@
+//! Hot swap: replacing the running operator's module without stopping the job.
+//!
+//! The [`Swapper`] does everything that can fail off the processing path: it stores the
+//! component in the job's module folder (`modules/<sha256>.wasm` beside the state, so that
+//! a restart can load it again), compiles it, checks its state descriptors against the
+//! running module's ([`check_compatible`]), runs its `init` with the job's configuration on
+//! a stateless instance, registers new states and links it. Only then does the request
+//! reach the coordinator, which swaps at its next checkpoint barrier:
+//!
+//! 1. It waits until no checkpoint is in flight, then takes one (the rollback point; its
+//!    record names the old module).
+//! 2. Every worker replaces its instance, keeping its cached state (moved to the new
+//!    handles) and the drain of that checkpoint in progress. If any worker cannot start the
+//!    new module, every worker goes back to the old one (no record was processed in
+//!    between) and the request is refused.
+//! 3. Probation: for its first `swap-probation-records` records the new module's outputs
+//!    are held back in the workers, no checkpoint is taken, and the coordinator keeps a
+//!    copy of every record it routes. A failed call beyond `swap-max-failures` rolls back:
+//!    every worker forgets its state changes since the rollback point and runs the old
+//!    module again, the held outputs are dropped, and the kept records are sent again. Since
+//!    nothing of the new module left the host and the state is the checkpoint's, the
+//!    replay is exact.
+//! 4. At the end of probation (its record count, a due checkpoint, or the end of the run)
+//!    every worker confirms it is still good, then writes its held outputs; a checkpoint
+//!    follows at once so that the swap is durable, with the module history in its record.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Sender};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::admin::{Swap, SwapModule, SwapOutcome};
+use crate::config::Limits;
+use crate::metrics::Stats;
+use crate::runtime::{LoadedModule, NoState, Prepared, Runtime};
+use crate::state::host::OperatorContext;
+use crate::state::{Descriptor, RegisteredState, StateDb};
+
+/// Longest a swap request waits for the job to reach a barrier.
+const ANSWER_WITHIN: Duration = Duration::from_secs(120);
+
+/// A validated swap, on its way to the coordinator.
+pub struct SwapRequest {
+    /// The new module.
+    pub module: LoadedModule,
+    /// It, linked for the workers.
+    pub prepared: Arc<Prepared<OperatorContext>>,
+    /// Its states, by handle.
+    pub registered: Vec<RegisteredState>,
+    /// Who asked.
+    pub requested_by: Option<String>,
+    /// Where the outcome goes.
+    pub reply: Sender<SwapOutcome>,
+}
+
+/// Swaps the module of a running job; cheap to clone. See the module docs.
+#[derive(Clone)]
+pub struct Swapper {
+    pub(super) tx: Sender<SwapRequest>,
+    pub(super) runtime: Arc<Runtime>,
+    pub(super) db: Arc<StateDb>,
+    pub(super) uid: String,
+    pub(super) limits: Limits,
+    pub(super) config_json: Arc<str>,
+    pub(super) modules_dir: PathBuf,
+    pub(super) stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for Swapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Swapper").field("uid", &self.uid).finish()
+    }
+}
+
+impl Swap for Swapper {
+    fn swap(&self, module: SwapModule, requested_by: Option<String>) -> SwapOutcome {
+        let outcome = self
+            .try_swap(module, requested_by)
+            .unwrap_or_else(|reason| SwapOutcome::Refused { reason });
+        if let SwapOutcome::Refused { reason } = &outcome {
+            tracing::warn!(operator = %self.uid, reason, "swap refused");
+            if let Ok(mut m) = self.stats.module.lock() {
+                m.last_swap_problem = Some(format!("refused: {reason}"));
+            }
+        }
+        outcome
+    }
+}
+
+impl Swapper {
+    fn try_swap(
+        &self,
+        module: SwapModule,
+        requested_by: Option<String>,
+    ) -> Result<SwapOutcome, String> {
+        let bytes = match module {
+            SwapModule::Bytes(b) => b,
+            SwapModule::Path(p) => std::fs::read(&p)
+                .map_err(|e| format!("cannot read the module {}: {e}", p.display()))?,
+        };
+        let path = store_module(&self.modules_dir, &bytes)?;
+        let module = self.runtime.load(&path).map_err(|e| e.to_string())?;
+        let running = self
+            .stats
+            .module
+            .lock()
+            .map_err(|_| "the job's module view is poisoned".to_string())?
+            .clone();
+        if module.sha256 == running.sha256 {
+            return Err(format!(
+                "module {} is the one running already",
+                short(&module.sha256)
+            ));
+        }
+        check_compatible(&running.states, &module.info.states)?;
+        // `init` with the job's configuration, on an instance without state: a module
+        // that cannot start is refused before anything changes.
+        let probe = self
+            .runtime
+            .prepare::<NoState>(&module, self.limits)
+            .map_err(|e| e.to_string())?;
+        let mut instance = probe
+            .instantiate(NoState)
+            .map_err(|e| format!("the new module cannot be instantiated: {e}"))?;
+        instance.init(&self.config_json).map_err(|e| {
+            format!("the new module fails `init` with the job's [operator] config: {e}")
+        })?;
+        let registered = self
+            .db
+            .register(&self.uid, &module.info.states)
+            .map_err(|e| e.to_string())?;
+        let prepared = Arc::new(
+            self.runtime
+                .prepare::<OperatorContext>(&module, self.limits)
+                .map_err(|e| e.to_string())?,
+        );
+        let (reply, answer) = mpsc::channel();
+        self.tx
+            .send(SwapRequest {
+                module,
+                prepared,
+                registered,
+                requested_by,
+                reply,
+            })
+            .map_err(|_| "the job is stopping".to_string())?;
+        answer.recv_timeout(ANSWER_WITHIN).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => format!(
+                "the job did not reach a checkpoint barrier within {ANSWER_WITHIN:?}; the swap may still happen: see GET /jobs"
+            ),
+            mpsc::RecvTimeoutError::Disconnected => "the job stopped before the swap".into(),
+        })
+    }
+}
+
+/// The first 12 hex digits of a sha256, as messages show it.
+pub fn short(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
+}
+
+/// Stores a component in the job's module folder under its sha256 (written to a temporary
+/// file, synced, renamed), unless it is there already; returns its path.
+pub fn store_module(dir: &Path, bytes: &[u8]) -> Result<PathBuf, String> {
+    use std::io::Write;
+    let sha = hex::encode(Sha256::digest(bytes));
+    let path = dir.join(format!("{sha}.wasm"));
+    if path.exists() {
+        return Ok(path);
+    }
+    let failed = |e: std::io::Error| {
+        format!(
+            "cannot store the module in {}: {e}; check free space and permissions there",
+            dir.display()
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let tmp = dir.join(format!("{sha}.tmp{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(failed)?;
+    f.write_all(bytes).map_err(failed)?;
+    f.sync_all().map_err(failed)?;
+    std::fs::rename(&tmp, &path).map_err(failed)?;
+    Ok(path)
+}
+
+/// Whether a module with states `new` can take over from one with states `running`: every
+/// running state must be declared again with the same kind and schema version (a swap does
+/// not migrate state); new states start empty. The error says which state and what to do.
+pub fn check_compatible(running: &[Descriptor], new: &[Descriptor]) -> Result<(), String> {
+    for r in running {
+        let Some(n) = new.iter().find(|n| n.name == r.name) else {
+            return Err(format!(
+                "the new module does not declare state `{}` ({} state) that the running module keeps; a swap keeps every state: declare it in the new module (unused if need be)",
+                r.name, r.kind
+            ));
+        };
+        if n.kind != r.kind {
+            return Err(format!(
+                "the new module declares state `{}` as {} state, but it is stored as {} state; a swap cannot convert state: keep the kind, or give the new state another name",
+                r.name, n.kind, r.kind
+            ));
+        }
+        if n.schema_version != r.schema_version {
+            return Err(format!(
+                "the new module changes the schema version of state `{}` from {} to {}; a swap does not migrate state: keep schema version {}, or upgrade through a savepoint so that `migrate` runs",
+                r.name, r.schema_version, n.schema_version, r.schema_version
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::state::StateKind;
+
+    fn d(name: &str, kind: StateKind, v: u32) -> Descriptor {
+        Descriptor {
+            name: name.into(),
+            kind,
+            schema_version: v,
+            ttl_ms: None,
+        }
+    }
+
+    #[test]
+    fn compatibility_names_the_state_and_the_fix() {
+        let running = [
+            d("count", StateKind::Value, 1),
+            d("seen", StateKind::Map, 1),
+        ];
+        let reordered = [
+            d("new", StateKind::List, 1),
+            d("seen", StateKind::Map, 1),
+            d("count", StateKind::Value, 1),
+        ];
+        check_compatible(&running, &reordered).unwrap();
+        let e = check_compatible(&running, &[d("count", StateKind::Value, 1)]).unwrap_err();
+        assert!(
+            e.contains("state `seen`") && e.contains("declare it"),
+            "{e}"
+        );
+        let e = check_compatible(
+            &running,
+            &[d("count", StateKind::Map, 1), d("seen", StateKind::Map, 1)],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("`count` as map state") && e.contains("stored as value state"),
+            "{e}"
+        );
+        let e = check_compatible(
+            &running,
+            &[
+                d("count", StateKind::Value, 2),
+                d("seen", StateKind::Map, 1),
+            ],
+        )
+        .unwrap_err();
+        assert!(e.contains("from 1 to 2"), "{e}");
+    }
+
+    #[test]
+    fn modules_are_stored_once_under_their_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = store_module(dir.path(), b"\0asm one").unwrap();
+        let b = store_module(dir.path(), b"\0asm one").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(std::fs::read(&a).unwrap(), b"\0asm one");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
