@@ -64,6 +64,11 @@ struct Args {
     /// this many times under load; prints the pause p50/p99/max and the throughput.
     #[arg(long)]
     swap: Option<u32>,
+    /// Instead of the keyed-count variants: savepoint write and restore throughput at each
+    /// `--keys` K (state built by the native keyed count over K records), next to a raw
+    /// RocksDB scan of the same state.
+    #[arg(long)]
+    savepoint: bool,
     /// The module swapped in and out with `--module` for --swap.
     #[arg(long, default_value = "target/operators/word_count_v2.wasm")]
     swap_module: PathBuf,
@@ -129,6 +134,9 @@ fn main() -> Result<()> {
     }
     if let Some(n) = args.swap {
         return swap_bench(&args, n);
+    }
+    if args.savepoint {
+        return savepoint_bench(&args);
     }
     let exe = std::env::current_exe()?;
     println!(
@@ -266,15 +274,7 @@ dir = "state"
 /// checkpoint commits as a job; the count itself is plain Rust.
 fn native(dir: &Path, records: u64, keys: u64) -> Result<(f64, u64, u64)> {
     let db = Arc::new(StateDb::open(&dir.join("state"), defaults::MAX_KEY_GROUPS)?);
-    let reg = db.register(
-        "word-count",
-        &[Descriptor {
-            name: "count".into(),
-            kind: StateKind::Value,
-            schema_version: 1,
-            ttl_ms: None,
-        }],
-    )?;
+    let reg = db.register("word-count", &[count_descriptor()])?;
     let mut state = KeyedState::new(db.clone(), reg, defaults::CACHE_MIB as usize * 1024 * 1024);
     let cfg = eddy_host::config::SourceConfig::Generator {
         count: records,
@@ -319,7 +319,7 @@ fn native(dir: &Path, records: u64, keys: u64) -> Result<(f64, u64, u64)> {
                     job: "bench".into(),
                     operator_uid: "word-count".into(),
                     module_sha256: "native".into(),
-                    states: Vec::new(),
+                    states: vec![count_descriptor()],
                     positions: [("generator".to_string(), position)].into(),
                     created_at_ms: checkpoint::now_ms(),
                     modules: Vec::new(),
@@ -429,9 +429,89 @@ fn recovery_bench(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// The word count's state.
+fn count_descriptor() -> Descriptor {
+    Descriptor {
+        name: "count".into(),
+        kind: StateKind::Value,
+        schema_version: 1,
+        ttl_ms: None,
+    }
+}
+
+/// Savepoint write / raw scan / restore at each `--keys` (see `--savepoint`).
+fn savepoint_bench(args: &Args) -> Result<()> {
+    use eddy_host::savepoint::{self, RestoreTarget};
+    println!(
+        "{:>10} {:>10} {:>22} {:>22} {:>22}",
+        "keys", "MB", "raw scan entries/s", "write entries/s MB/s", "restore entries/s MB/s"
+    );
+    for &keys in &args.keys {
+        let dir = tempfile::tempdir()?;
+        native(dir.path(), keys, keys)?;
+        let db = StateDb::open(&dir.path().join("state"), defaults::MAX_KEY_GROUPS)?;
+        let t = Instant::now();
+        let (mut n, mut raw_bytes) = (0u64, 0u64);
+        db.scan_prefix(&[1], &[1], |k, v| {
+            n += 1;
+            raw_bytes += (k.len() + v.len()) as u64;
+            true
+        })?;
+        let scan = t.elapsed().as_secs_f64();
+        if n != keys {
+            bail!("the scan saw {n} entries for {keys} keys");
+        }
+        let sp = dir.path().join("sp");
+        let t = Instant::now();
+        let (manifest, written) = savepoint::write(&db, &sp, "native")?;
+        let write = t.elapsed().as_secs_f64();
+        drop(db);
+        let states = manifest.operators[0]
+            .states
+            .iter()
+            .map(|s| s.descriptor.clone())
+            .collect::<Vec<_>>();
+        let target = RestoreTarget {
+            job: "bench",
+            uid: "word-count",
+            module_sha256: "native",
+            states: &states,
+            max_key_groups: defaults::MAX_KEY_GROUPS,
+            allow_non_restored: false,
+        };
+        let t = Instant::now();
+        let (_, restored) = savepoint::restore(
+            &sp,
+            &dir.path().join("restored"),
+            &target,
+            &mut |_, _, _| Err("no migration in this benchmark".into()),
+        )?;
+        let restore = t.elapsed().as_secs_f64();
+        if written.entries != keys || restored.entries != keys {
+            bail!(
+                "{keys} keys: {} written, {} restored",
+                written.entries,
+                restored.entries
+            );
+        }
+        let mb = written.bytes as f64 / 1e6;
+        println!(
+            "{:>10} {:>10.1} {:>22.0} {:>13.0} {:>8.1} {:>13.0} {:>8.1}",
+            keys,
+            mb,
+            n as f64 / scan,
+            keys as f64 / write,
+            mb / write,
+            keys as f64 / restore,
+            mb / restore
+        );
+    }
+    Ok(())
+}
+
 /// Swaps the module of a running word count `n` times (see `--swap`).
 fn swap_bench(args: &Args, n: u32) -> Result<()> {
-    use eddy_host::admin::{Swap, SwapModule, SwapOutcome};
+    use eddy_host::admin::{Control, SwapModule, SwapOutcome};
     let keys = args.keys[0];
     let dir = tempfile::tempdir()?;
     let modules = [

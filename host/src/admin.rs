@@ -1,11 +1,13 @@
 //! The admin HTTP API of a running job (`[admin] listen = "127.0.0.1:8642"`): `GET /jobs`
 //! (status, operator and module with its history, records in/out, lag, last checkpoint,
 //! as JSON), `GET /metrics` (the same figures and histograms in the Prometheus text
-//! format) and `POST /jobs/{job}/operators/{uid}/swap` (a hot swap, see `job::swap`).
+//! format), `POST /jobs/{job}/operators/{uid}/swap` (a hot swap, see `job::swap`) and
+//! `POST /jobs/{job}/savepoints` (a savepoint of the running job, optionally stopping it).
 //!
 //! It has no authentication: it listens on loopback unless the job file says otherwise,
 //! and eddy warns when it does. The server runs on its own one-thread runtime and stops
-//! when the [`Admin`] handle is dropped (when the job ends).
+//! when the [`Admin`] handle is dropped (when the job ends), after finishing the answers
+//! in flight.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -66,11 +68,32 @@ pub enum SwapOutcome {
     },
 }
 
-/// Swaps the running operator's module; the job implements it.
-pub trait Swap: Send + Sync {
+/// A savepoint taken of the running job.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SavepointTaken {
+    /// The savepoint folder.
+    pub dir: std::path::PathBuf,
+    /// The checkpoint it holds.
+    pub checkpoint: u64,
+    /// Its positions.
+    pub positions: std::collections::BTreeMap<String, u64>,
+    /// Entries written.
+    pub entries: u64,
+    /// Bytes of data files.
+    pub bytes: u64,
+    /// Whether the job stopped at it.
+    pub stopped: bool,
+}
+
+/// What the API can ask of the running job; the job implements it.
+pub trait Control: Send + Sync {
     /// Validates `module` off the processing path, then swaps it in at the next checkpoint
     /// barrier; blocks until done or refused.
     fn swap(&self, module: SwapModule, requested_by: Option<String>) -> SwapOutcome;
+    /// Takes a checkpoint and writes a savepoint of it into `dir`; with `stop`, the job
+    /// processes nothing after it and ends. Blocks until written.
+    fn savepoint(&self, dir: std::path::PathBuf, stop: bool) -> Result<SavepointTaken, String>;
 }
 
 /// Largest module a swap request may carry.
@@ -79,13 +102,32 @@ const MAX_MODULE_BYTES: usize = 512 * 1024 * 1024;
 struct Shared {
     info: JobInfo,
     stats: Arc<Stats>,
-    swap: Option<Arc<dyn Swap>>,
+    control: Option<Arc<dyn Control>>,
 }
 
 /// A running admin server; dropping it stops the server.
 pub struct Admin {
     addr: SocketAddr,
-    _rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Longest the API finishes its answers in flight once the job ends (e.g. the answer to
+/// the savepoint that stopped it).
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Drop for Admin {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(DRAIN, server).await });
+        }
+    }
 }
 
 impl std::fmt::Debug for Admin {
@@ -106,7 +148,7 @@ pub fn serve(
     listen: SocketAddr,
     info: JobInfo,
     stats: Arc<Stats>,
-    swap: Option<Arc<dyn Swap>>,
+    control: Option<Arc<dyn Control>>,
 ) -> Result<Admin, String> {
     let listener = std::net::TcpListener::bind(listen).map_err(|e| {
         format!(
@@ -128,11 +170,16 @@ pub fn serve(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the admin API's runtime: {e}"))?;
-    let shared = Arc::new(Shared { info, stats, swap });
+    let shared = Arc::new(Shared {
+        info,
+        stats,
+        control,
+    });
     let app = Router::new()
         .route("/jobs", get(jobs))
         .route("/metrics", get(metrics))
         .route("/jobs/{job}/operators/{uid}/swap", post(swap_module))
+        .route("/jobs/{job}/savepoints", post(take_savepoint))
         .layer(DefaultBodyLimit::max(MAX_MODULE_BYTES))
         .with_state(shared);
     let listener = {
@@ -140,15 +187,24 @@ pub fn serve(
         tokio::net::TcpListener::from_std(listener)
             .map_err(|e| format!("admin API on {listen}: {e}"))?
     };
-    rt.spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serve.await {
             tracing::warn!(error = %e, "the admin API stopped");
         }
     });
     tracing::info!(
-        "admin API on http://{addr} (GET /jobs, GET /metrics, POST /jobs/{{job}}/operators/{{uid}}/swap)"
+        "admin API on http://{addr} (GET /jobs, GET /metrics, POST /jobs/{{job}}/operators/{{uid}}/swap, POST /jobs/{{job}}/savepoints)"
     );
-    Ok(Admin { addr, _rt: rt })
+    Ok(Admin {
+        addr,
+        rt,
+        stop: Some(stop),
+        server: Some(server),
+    })
 }
 
 fn gauge(v: u64) -> serde_json::Value {
@@ -181,7 +237,7 @@ async fn swap_module(
             ),
         );
     }
-    let Some(swapper) = s.swap.clone() else {
+    let Some(swapper) = s.control.clone() else {
         return refused(
             StatusCode::SERVICE_UNAVAILABLE,
             "this job cannot swap modules".into(),
@@ -232,6 +288,57 @@ async fn swap_module(
         SwapOutcome::Refused { .. } => StatusCode::CONFLICT,
     };
     (code, axum::Json(outcome)).into_response()
+}
+
+/// `POST /jobs/{job}/savepoints` with JSON `{"dir": "/on/the/host", "stop": false}`: a
+/// savepoint of the running job (and, with `stop`, the job ends at it). 200 with what was
+/// written, 409 when it could not be taken, 404 for another job.
+async fn take_savepoint(
+    State(s): State<Arc<Shared>>,
+    Path(job): Path<String>,
+    body: Bytes,
+) -> impl IntoResponse {
+    let failed = |code: StatusCode, reason: String| {
+        (code, axum::Json(serde_json::json!({ "reason": reason }))).into_response()
+    };
+    if job != s.info.name {
+        return failed(
+            StatusCode::NOT_FOUND,
+            format!("this host runs job `{}`, not `{job}`", s.info.name),
+        );
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Ask {
+        dir: std::path::PathBuf,
+        #[serde(default)]
+        stop: bool,
+    }
+    let ask: Ask = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => {
+            return failed(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body must be {{\"dir\": \"<folder on the host>\", \"stop\": false}}: {e}"
+                ),
+            );
+        }
+    };
+    let Some(control) = s.control.clone() else {
+        return failed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this job cannot take savepoints".into(),
+        );
+    };
+    match tokio::task::spawn_blocking(move || control.savepoint(ask.dir, ask.stop)).await {
+        Ok(Ok(taken)) => (StatusCode::OK, axum::Json(taken)).into_response(),
+        Ok(Err(reason)) => failed(StatusCode::CONFLICT, reason),
+        Err(e) => failed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the savepoint failed inside the host: {e}"),
+        ),
+    }
 }
 
 async fn jobs(State(s): State<Arc<Shared>>) -> impl IntoResponse {

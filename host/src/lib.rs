@@ -7,6 +7,7 @@
 //! - [`runtime`]: the wasmtime engine, component loading and caching, limits, calls.
 //! - [`state`]: RocksDB keyed state, its cache, the host side of the `state` imports.
 //! - [`checkpoint`]: the record binding state to source positions.
+//! - [`savepoint`]: portable snapshots of state and positions, and their restore.
 //! - [`io`]: sources and sinks.
 //! - [`metrics`]: the live counters and histograms of a running job.
 //! - [`admin`]: the admin HTTP API (`GET /jobs`, `GET /metrics`).
@@ -34,4 +35,5 @@ pub mod io;
 pub mod job;
 pub mod metrics;
 pub mod runtime;
+pub mod savepoint;
 pub mod state;

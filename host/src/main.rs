@@ -31,6 +31,31 @@ enum Command {
         /// How often to log progress, e.g. "5s"; "0s" for never.
         #[arg(long, default_value = "5s", value_parser = humantime_serde::re::humantime::parse_duration)]
         progress_every: Duration,
+        /// Start from this savepoint (the job's state directory must be empty): states
+        /// are matched by operator uid and name, migrated where their schema version
+        /// changed, and the sources resume at the savepoint's positions.
+        #[arg(long, value_name = "DIR")]
+        from_savepoint: Option<PathBuf>,
+        /// With --from-savepoint: leave behind states no operator of the job claims.
+        #[arg(long, requires = "from_savepoint")]
+        allow_non_restored_state: bool,
+    },
+    /// Writes a savepoint (portable state and positions) of a stopped job (`JOB.toml DIR`)
+    /// or of a running one (`--job URL DIR [--stop]`), or inspects or dumps one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Savepoint {
+        #[command(subcommand)]
+        action: Option<SavepointAction>,
+        /// The job file (the job must be stopped: its state directory not in use).
+        job: Option<PathBuf>,
+        /// The folder to write the savepoint into.
+        dir: Option<PathBuf>,
+        /// A running job's admin API, e.g. http://127.0.0.1:8642, instead of a job file.
+        #[arg(long = "job", value_name = "URL")]
+        url: Option<String>,
+        /// With --job: the job processes nothing after the savepoint and ends.
+        #[arg(long, requires = "url")]
+        stop: bool,
     },
     /// Publishes the lines of a file into a job's NATS source stream (created when missing),
     /// each with a message id from the file name and line, so publishing again adds nothing.
@@ -83,6 +108,49 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum SavepointAction {
+    /// Summarizes a savepoint: job, positions, operators, states with entry counts and sizes.
+    Inspect {
+        /// The savepoint folder.
+        dir: PathBuf,
+    },
+    /// Prints the entries of one state as JSON lines: key, map key (map state), value or
+    /// items (list state); bytes that are not UTF-8 as {"base64": …}.
+    Dump {
+        /// The savepoint folder.
+        dir: PathBuf,
+        /// The operator uid.
+        #[arg(long)]
+        operator: String,
+        /// The state name.
+        #[arg(long)]
+        state: String,
+        /// Only this record key.
+        #[arg(long)]
+        key: Option<String>,
+        /// Output format (only "jsonl").
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+    },
+    /// Writes a savepoint from JSON lines, without running any operator: each state's
+    /// entries in the format `dump` prints. The job file gives the operator uid, the module
+    /// (its state descriptors) and the key-group count.
+    Bootstrap {
+        /// The job file.
+        job: PathBuf,
+        /// The folder to write.
+        dir: PathBuf,
+        /// STATE=FILE: a state's entries (repeat for several states).
+        #[arg(long = "state", value_name = "STATE=FILE", required = true)]
+        states: Vec<String>,
+        /// SOURCE=POSITION: the position the state reflects per source (a restore resumes
+        /// after it), e.g. file:input.jsonl=5000.
+        #[arg(long = "position", value_name = "SOURCE=POSITION")]
+        positions: Vec<String>,
+    },
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -105,7 +173,54 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             job,
             progress_every,
-        } => run_job(&job, progress_every),
+            from_savepoint,
+            allow_non_restored_state,
+        } => run_job(
+            &job,
+            progress_every,
+            from_savepoint.as_deref(),
+            allow_non_restored_state,
+        ),
+        Command::Savepoint {
+            action,
+            job,
+            dir,
+            url: Some(url),
+            stop,
+        } if action.is_none() => match dir.or(job) {
+            Some(dir) => savepoint_running(&url, &dir, stop),
+            None => anyhow::bail!("usage: eddy savepoint --job URL DIR [--stop]"),
+        },
+        Command::Savepoint {
+            action, job, dir, ..
+        } => match (action, job, dir) {
+            (Some(SavepointAction::Inspect { dir }), _, _) => savepoint_inspect(&dir),
+            (
+                Some(SavepointAction::Dump {
+                    dir,
+                    operator,
+                    state,
+                    key,
+                    format,
+                }),
+                _,
+                _,
+            ) => savepoint_dump(&dir, &operator, &state, key.as_deref(), &format),
+            (
+                Some(SavepointAction::Bootstrap {
+                    job,
+                    dir,
+                    states,
+                    positions,
+                }),
+                _,
+                _,
+            ) => savepoint_bootstrap(&job, &dir, &states, &positions),
+            (None, Some(job), Some(dir)) => savepoint_take(&job, &dir),
+            _ => anyhow::bail!(
+                "usage: eddy savepoint JOB.toml DIR | eddy savepoint inspect DIR | eddy savepoint dump DIR --operator UID --state NAME"
+            ),
+        },
         Command::InspectModule { module, json } => inspect_module(&module, json),
         Command::Publish {
             job,
@@ -123,6 +238,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// An HTTP client that returns error statuses as answers (their bodies say why).
+fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn unreachable_api(base: &str, e: ureq::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot reach the job's admin API at {base}: {e}; is the job running with an [admin] table, and is this its listen address?"
+    )
+}
+
+/// The name of the job behind an admin API.
+fn job_name(agent: &ureq::Agent, base: &str) -> anyhow::Result<String> {
+    let text = agent
+        .get(format!("{base}/jobs"))
+        .call()
+        .map_err(|e| unreachable_api(base, e))?
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| unreachable_api(base, e))?;
+    let jobs: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{base}/jobs did not answer with JSON"))?;
+    jobs[0]["name"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("{base}/jobs names no job"))
+}
+
 fn swap(
     url: &str,
     operator: &str,
@@ -132,27 +278,9 @@ fn swap(
     let bytes =
         std::fs::read(module).with_context(|| format!("cannot read {}", module.display()))?;
     let base = url.trim_end_matches('/');
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let unreachable = |e: ureq::Error| {
-        anyhow::anyhow!(
-            "cannot reach the job's admin API at {base}: {e}; is the job running with an [admin] table, and is this its listen address?"
-        )
-    };
-    let text = agent
-        .get(format!("{base}/jobs"))
-        .call()
-        .map_err(unreachable)?
-        .body_mut()
-        .read_to_string()
-        .map_err(unreachable)?;
-    let jobs: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{base}/jobs did not answer with JSON"))?;
-    let Some(name) = jobs[0]["name"].as_str() else {
-        anyhow::bail!("{base}/jobs names no job");
-    };
+    let agent = http_agent();
+    let unreachable = |e: ureq::Error| unreachable_api(base, e);
+    let name = job_name(&agent, base)?;
     let who = requested_by
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "eddy swap".into());
@@ -184,10 +312,30 @@ fn swap(
     }
 }
 
-fn run_job(path: &std::path::Path, progress_every: Duration) -> anyhow::Result<()> {
+fn run_job(
+    path: &std::path::Path,
+    progress_every: Duration,
+    from_savepoint: Option<&std::path::Path>,
+    allow_non_restored: bool,
+) -> anyhow::Result<()> {
     let cfg = JobConfig::load(path)?;
     let name = cfg.name.clone();
     let runtime = Arc::new(Runtime::new(Some(module_cache_dir(&cfg)))?);
+    if let Some(sp) = from_savepoint {
+        let started = std::time::Instant::now();
+        let (record, summary) =
+            eddy_host::job::restore_savepoint(&cfg, &runtime, sp, allow_non_restored)
+                .with_context(|| format!("cannot restore savepoint {}", sp.display()))?;
+        eprintln!(
+            "restored savepoint {}: {} entries ({} migrated), {:.1} MB in {:.2?}; sources resume after {:?}",
+            sp.display(),
+            summary.entries,
+            summary.migrated,
+            summary.bytes as f64 / 1e6,
+            started.elapsed(),
+            record.positions
+        );
+    }
     let job = Job::open(cfg, runtime).with_context(|| format!("cannot start job `{name}`"))?;
     let opts = RunOptions {
         progress_every: (!progress_every.is_zero()).then_some(progress_every),
@@ -312,6 +460,261 @@ fn read(job: &std::path::Path, source: Option<&str>) -> anyhow::Result<()> {
         });
         writeln!(out, "{line}")?;
     }
+    Ok(())
+}
+
+fn savepoint_take(job: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = JobConfig::load(job)?;
+    if !cfg.state.dir.exists() {
+        anyhow::bail!(
+            "job `{}` has no state at {} yet: run it first",
+            cfg.name,
+            cfg.state.dir.display()
+        );
+    }
+    let started = std::time::Instant::now();
+    let db = eddy_host::state::StateDb::open(&cfg.state.dir, cfg.state.max_key_groups)?;
+    let (m, summary) = eddy_host::savepoint::write(&db, dir, "")?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "savepoint of job `{}` at checkpoint {} written to {}: {} entries, {:.1} MB in {:.2} s ({:.0} entries/s, {:.0} MB/s); positions {:?}",
+        m.job,
+        m.checkpoint,
+        dir.display(),
+        summary.entries,
+        summary.bytes as f64 / 1e6,
+        secs,
+        summary.entries as f64 / secs,
+        summary.bytes as f64 / 1e6 / secs,
+        m.positions
+    );
+    Ok(())
+}
+
+fn savepoint_running(url: &str, dir: &std::path::Path, stop: bool) -> anyhow::Result<()> {
+    let base = url.trim_end_matches('/');
+    let agent = http_agent();
+    let name = job_name(&agent, base)?;
+    // The folder is on the job's host; make it absolute as this machine sees it.
+    let dir = std::path::absolute(dir)?;
+    let body = serde_json::json!({ "dir": dir, "stop": stop }).to_string();
+    let mut answer = agent
+        .post(format!("{base}/jobs/{name}/savepoints"))
+        .header("content-type", "application/json")
+        .send(body.as_bytes())
+        .map_err(|e| unreachable_api(base, e))?;
+    let status = answer.status();
+    let text = answer
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| unreachable_api(base, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("the savepoint answer ({status}) is not JSON: {text}"))?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "savepoint failed: {}",
+            v["reason"].as_str().unwrap_or("no reason given")
+        );
+    }
+    println!(
+        "savepoint of job `{name}` at checkpoint {} written to {}: {} entries, {:.1} MB; positions {}{}",
+        v["checkpoint"],
+        dir.display(),
+        v["entries"],
+        v["bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        v["positions"],
+        if stop { "; the job stopped at it" } else { "" }
+    );
+    Ok(())
+}
+
+fn savepoint_bootstrap(
+    job: &std::path::Path,
+    dir: &std::path::Path,
+    states: &[String],
+    positions: &[String],
+) -> anyhow::Result<()> {
+    use eddy_host::io::json_to_bytes;
+    use eddy_host::savepoint::{BootstrapTarget, Entry};
+    use eddy_host::state::StateKind;
+    let cfg = JobConfig::load(job)?;
+    let module = Runtime::new(None)?.load(&cfg.operator.module)?;
+    let mut out = Vec::new();
+    for spec in states {
+        let Some((name, file)) = spec.split_once('=') else {
+            anyhow::bail!("--state {spec}: give STATE=FILE");
+        };
+        let Some(d) = module.info.states.iter().find(|d| d.name == name) else {
+            anyhow::bail!(
+                "--state {name}: module {} declares no such state (it declares: {})",
+                module.path.display(),
+                module
+                    .info
+                    .states
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+        let mut entries = Vec::new();
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let at = || format!("{file} line {}", i + 1);
+            let v: serde_json::Value =
+                serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
+            let bytes = |field: &str| {
+                json_to_bytes(&v[field]).ok_or_else(|| {
+                    anyhow::anyhow!("{}: `{field}` must be a string or {{\"base64\": …}}", at())
+                })
+            };
+            let value = if d.kind == StateKind::List {
+                let items = v["items"]
+                    .as_array()
+                    .ok_or_else(|| anyhow::anyhow!("{}: list state needs `items`", at()))?
+                    .iter()
+                    .map(|i| json_to_bytes(i).ok_or_else(|| anyhow::anyhow!("{}: bad item", at())))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                eddy_host::state::keys::encode_list(&items)
+            } else {
+                bytes("value")?
+            };
+            entries.push(Entry {
+                key: bytes("key")?,
+                map_key: (d.kind == StateKind::Map)
+                    .then(|| bytes("map-key"))
+                    .transpose()?,
+                value,
+            });
+        }
+        out.push((d.clone(), entries));
+    }
+    let mut at = std::collections::BTreeMap::new();
+    for p in positions {
+        let Some((source, pos)) = p.rsplit_once('=') else {
+            anyhow::bail!("--position {p}: give SOURCE=POSITION");
+        };
+        at.insert(
+            source.to_string(),
+            pos.parse::<u64>()
+                .with_context(|| format!("--position {p}: not a number"))?,
+        );
+    }
+    let target = BootstrapTarget {
+        job: &cfg.name,
+        uid: &cfg.operator.uid,
+        module_sha256: &module.sha256,
+        module_version: &module.info.version,
+        max_key_groups: cfg.state.max_key_groups,
+        positions: at,
+    };
+    let (_, summary) = eddy_host::savepoint::bootstrap(dir, &target, out)?;
+    println!(
+        "bootstrapped savepoint {}: {} entries, {:.1} MB",
+        dir.display(),
+        summary.entries,
+        summary.bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+fn savepoint_inspect(dir: &std::path::Path) -> anyhow::Result<()> {
+    let m = eddy_host::savepoint::read_manifest(dir)?;
+    println!("savepoint  {}", dir.display());
+    println!("format     {}", m.format);
+    println!("job        {}", m.job);
+    println!("checkpoint {}", m.checkpoint);
+    println!("created    {} ms since the epoch", m.created_at_ms);
+    println!("key groups {}", m.max_key_groups);
+    for (s, p) in &m.positions {
+        println!("position   {s} {p}");
+    }
+    for op in &m.operators {
+        println!(
+            "operator   {} (module {} version {})",
+            op.uid, op.module_sha256, op.module_version
+        );
+        for st in &op.states {
+            let d = &st.descriptor;
+            println!(
+                "  state {} ({} state, schema v{}): {} entries, {} bytes in {} files",
+                d.name,
+                d.kind,
+                d.schema_version,
+                st.entries(),
+                st.bytes(),
+                st.files.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn savepoint_dump(
+    dir: &std::path::Path,
+    operator: &str,
+    state: &str,
+    key: Option<&str>,
+    format: &str,
+) -> anyhow::Result<()> {
+    use eddy_host::io::bytes_to_json;
+    if format != "jsonl" {
+        anyhow::bail!("--format {format}: only jsonl is supported");
+    }
+    let m = eddy_host::savepoint::read_manifest(dir)?;
+    let Some(op) = m.operators.iter().find(|o| o.uid == operator) else {
+        anyhow::bail!(
+            "the savepoint has no operator `{operator}` (it has: {})",
+            m.operators
+                .iter()
+                .map(|o| o.uid.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let Some(st) = op.states.iter().find(|s| s.descriptor.name == state) else {
+        anyhow::bail!(
+            "operator `{operator}` has no state `{state}` in the savepoint (it has: {})",
+            op.states
+                .iter()
+                .map(|s| s.descriptor.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let kind = st.descriptor.kind;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for file in &st.files {
+        eddy_host::savepoint::read_file(
+            dir,
+            file,
+            kind == eddy_host::state::StateKind::Map,
+            |e| {
+                if key.is_some_and(|k| k.as_bytes() != e.key.as_slice()) {
+                    return Ok(());
+                }
+                let mut line = serde_json::json!({ "key": bytes_to_json(&e.key) });
+                if let Some(mk) = &e.map_key {
+                    line["map-key"] = bytes_to_json(mk);
+                }
+                if kind == eddy_host::state::StateKind::List {
+                    let items = eddy_host::state::keys::decode_list(&e.value).unwrap_or_default();
+                    line["items"] = items.iter().map(|i| bytes_to_json(i)).collect();
+                } else {
+                    line["value"] = bytes_to_json(&e.value);
+                }
+                writeln!(out, "{line}").map_err(|source| eddy_host::savepoint::SavepointError::Io {
+                    path: "stdout".into(),
+                    source,
+                })
+            },
+        )?;
+    }
+    out.flush()?;
     Ok(())
 }
 

@@ -122,3 +122,16 @@ pub fn bytes_to_json(b: &[u8]) -> serde_json::Value {
         }
     }
 }
+
+/// The inverse of [`bytes_to_json`]: a string's UTF-8 bytes, or the bytes of
+/// `{"base64": "…"}`; `None` for anything else.
+pub fn json_to_bytes(v: &serde_json::Value) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    match v {
+        serde_json::Value::String(s) => Some(s.as_bytes().to_vec()),
+        serde_json::Value::Object(o) if o.len() == 1 => base64::engine::general_purpose::STANDARD
+            .decode(o.get("base64")?.as_str()?)
+            .ok(),
+        _ => None,
+    }
+}

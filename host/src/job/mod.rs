@@ -40,7 +40,7 @@ use crate::runtime::{CallError, LoadedModule, ModuleError, Prepared, Runtime};
 use crate::state::host::OperatorContext;
 use crate::state::keys::key_group;
 use crate::state::{KeyedState, RegisteredState, StateDb, StateError, WriteOp};
-use swap::{SwapRequest, Swapper, short};
+use swap::{Request, SavepointRequest, SwapRequest, Swapper, short};
 use worker::{Drained, FromWorker, SwapTo, ToWorker, Worker};
 
 /// Why a job stopped or could not start. Each names the thing at fault.
@@ -67,6 +67,49 @@ pub enum JobError {
     /// A worker failed in a way that cannot be isolated to a record.
     #[error("worker failed: {0}")]
     Worker(String),
+    /// A savepoint could not be written or restored.
+    #[error(transparent)]
+    Savepoint(#[from] crate::savepoint::SavepointError),
+}
+
+/// Restores savepoint `dir` into the job's state directory (which must be empty), for the
+/// job file's module: states matched by operator uid and name, `migrate` called for every
+/// value of a state whose schema version changed. [`Job::open`] then resumes from it.
+pub fn restore_savepoint(
+    cfg: &JobConfig,
+    runtime: &Runtime,
+    dir: &std::path::Path,
+    allow_non_restored: bool,
+) -> Result<(CheckpointRecord, crate::savepoint::Summary), JobError> {
+    use crate::runtime::NoState;
+    let module = runtime.load(&cfg.operator.module)?;
+    let prepared = runtime.prepare::<NoState>(&module, cfg.operator.limits)?;
+    let mut instance = None;
+    let mut migrate = |d: &crate::state::Descriptor, from: u32, bytes: &[u8]| {
+        let inst = match instance.as_mut() {
+            Some(i) => i,
+            None => instance.insert(prepared.instantiate(NoState).map_err(|e| e.to_string())?),
+        };
+        inst.migrate(d, from, bytes).map_err(|e| {
+            // A failed call leaves the instance unusable.
+            instance = None;
+            e.to_string()
+        })
+    };
+    let target = crate::savepoint::RestoreTarget {
+        job: &cfg.name,
+        uid: &cfg.operator.uid,
+        module_sha256: &module.sha256,
+        states: &module.info.states,
+        max_key_groups: cfg.state.max_key_groups,
+        allow_non_restored,
+    };
+    Ok(crate::savepoint::restore(
+        dir,
+        &cfg.state.dir,
+        &target,
+        &mut migrate,
+    )?)
 }
 
 pub use crate::metrics::Stats;
@@ -128,7 +171,7 @@ pub struct Job {
     resumed_from: Option<CheckpointRecord>,
     runtime: Arc<Runtime>,
     stats: Arc<Stats>,
-    swaps: (mpsc::Sender<SwapRequest>, Option<Receiver<SwapRequest>>),
+    swaps: (mpsc::Sender<Request>, Option<Receiver<Request>>),
     nats: Option<Arc<NatsConn>>,
     // Dropped after `nats`: the local server outlives the connection.
     _local_server: Option<LocalServer>,
@@ -156,6 +199,22 @@ pub fn connect_nats(cfg: &JobConfig) -> Result<(Arc<NatsConn>, Option<LocalServe
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job").field("name", &self.cfg.name).finish()
+    }
+}
+
+fn taken(
+    dir: &std::path::Path,
+    m: &crate::savepoint::Manifest,
+    summary: crate::savepoint::Summary,
+    stopped: bool,
+) -> crate::admin::SavepointTaken {
+    crate::admin::SavepointTaken {
+        dir: dir.to_path_buf(),
+        checkpoint: m.checkpoint,
+        positions: m.positions.clone(),
+        entries: summary.entries,
+        bytes: summary.bytes,
+        stopped,
     }
 }
 
@@ -403,6 +462,8 @@ impl Job {
             to_workers,
             ack_rx,
             swaps,
+            pending_savepoint: None,
+            final_savepoint: None,
             pending_swap: None,
             probation: None,
             misbehaved: None,
@@ -434,6 +495,22 @@ impl Job {
         let result = result.and_then(|()| coord.finish_commit());
         if result.is_ok() {
             fault::hit("after-last-commit");
+        }
+        if let Some(req) = coord.final_savepoint.take() {
+            let answer = match &result {
+                Ok(()) => {
+                    crate::savepoint::write(&coord.job.db, &req.dir, &coord.job.module.info.version)
+                        .map(|(m, summary)| taken(&req.dir, &m, summary, true))
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(format!("the job failed before the savepoint: {e}")),
+            };
+            if let Err(e) = &answer {
+                tracing::error!(dir = %req.dir.display(), error = %e, "the final savepoint failed");
+            } else {
+                tracing::info!(dir = %req.dir.display(), "savepoint written; the job stops at it");
+            }
+            let _ = req.reply.send(answer);
         }
         let Coordinator {
             job,
@@ -476,8 +553,12 @@ struct Coordinator {
     job: Job,
     to_workers: Vec<SyncSender<ToWorker>>,
     ack_rx: Receiver<FromWorker>,
-    /// Validated swap requests.
-    swaps: Receiver<SwapRequest>,
+    /// Validated swap requests and savepoint requests.
+    swaps: Receiver<Request>,
+    /// A savepoint waiting for the checkpoint in flight (or the probation) to end.
+    pending_savepoint: Option<SavepointRequest>,
+    /// A savepoint to take at the end of the run (`stop`).
+    final_savepoint: Option<SavepointRequest>,
     /// A swap waiting for the checkpoint in flight to complete.
     pending_swap: Option<SwapRequest>,
     /// The swapped-in module's probation, while it lasts.
@@ -611,10 +692,21 @@ impl Coordinator {
             if self.misbehaved.is_some() {
                 self.rollback()?;
             }
-            if self.pending_swap.is_none()
-                && let Ok(req) = self.swaps.try_recv()
-            {
-                self.pending_swap = Some(req);
+            if self.pending_swap.is_none() && self.pending_savepoint.is_none() {
+                match self.swaps.try_recv() {
+                    Ok(Request::Swap(req)) => self.pending_swap = Some(req),
+                    Ok(Request::Savepoint(req)) if req.stop => {
+                        if self.final_savepoint.is_none() {
+                            self.final_savepoint = Some(req);
+                        } else {
+                            let _ = req
+                                .reply
+                                .send(Err("the job is stopping at a savepoint already".into()));
+                        }
+                    }
+                    Ok(Request::Savepoint(req)) => self.pending_savepoint = Some(req),
+                    Err(_) => {}
+                }
             }
             if let Some(c) = &self.committing {
                 if c.handle.is_finished() {
@@ -624,7 +716,7 @@ impl Coordinator {
                     return Err(e);
                 }
             }
-            let stop = opts.stop.load(Ordering::Relaxed);
+            let stop = opts.stop.load(Ordering::Relaxed) || self.final_savepoint.is_some();
             let due = self.want_checkpoint || last_cp.elapsed() >= interval;
             if let Some(p) = &self.probation
                 && (p.routed >= probation_records || due || !more || stop)
@@ -634,6 +726,13 @@ impl Coordinator {
             }
             if !more || stop {
                 break;
+            }
+            if self.pending_savepoint.is_some() && self.probation.is_none() {
+                if let Some(req) = self.pending_savepoint.take() {
+                    self.savepoint(req, dead_letter)?;
+                }
+                last_cp = Instant::now();
+                continue;
             }
             // A swap waits for the checkpoint in flight, so that its pause is one barrier.
             if self.pending_swap.is_some() && self.committing.is_none() && self.probation.is_none()
@@ -679,6 +778,43 @@ impl Coordinator {
             });
         }
         self.checkpoint(dead_letter)
+    }
+
+    /// A savepoint of the running job: a checkpoint, a RocksDB checkpoint (hard links) of
+    /// the state as of it, and the savepoint written from that copy on a thread of its own
+    /// while processing goes on.
+    fn savepoint(
+        &mut self,
+        req: SavepointRequest,
+        dead_letter: &mut dyn Sink,
+    ) -> Result<(), JobError> {
+        self.checkpoint(dead_letter)?;
+        self.finish_commit()?;
+        let state_dir = &self.job.cfg.state.dir;
+        let copy = state_dir.with_extension(format!("savepoint-{}", self.next_id - 1));
+        if let Err(e) = self.job.db.copy_to(&copy) {
+            let _ = req
+                .reply
+                .send(Err(format!("cannot snapshot the state: {e}")));
+            return Ok(());
+        }
+        let groups = self.job.cfg.state.max_key_groups;
+        let version = self.job.module.info.version.clone();
+        std::thread::Builder::new()
+            .name("eddy-savepoint".into())
+            .spawn(move || {
+                let result = StateDb::open(&copy, groups)
+                    .map_err(|e| e.to_string())
+                    .and_then(|db| {
+                        crate::savepoint::write(&db, &req.dir, &version).map_err(|e| e.to_string())
+                    });
+                let _ = std::fs::remove_dir_all(&copy);
+                let _ = req
+                    .reply
+                    .send(result.map(|(m, summary)| taken(&req.dir, &m, summary, false)));
+            })
+            .map_err(|e| JobError::Worker(format!("cannot start the savepoint thread: {e}")))?;
+        Ok(())
     }
 
     /// Swaps the module in at a checkpoint barrier (see [`swap`]).

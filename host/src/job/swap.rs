@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::admin::{Swap, SwapModule, SwapOutcome};
+use crate::admin::{Control, SavepointTaken, SwapModule, SwapOutcome};
 use crate::config::Limits;
 use crate::metrics::Stats;
 use crate::runtime::{LoadedModule, NoState, Prepared, Runtime};
@@ -55,10 +55,29 @@ pub struct SwapRequest {
     pub reply: Sender<SwapOutcome>,
 }
 
-/// Swaps the module of a running job; cheap to clone. See the module docs.
+/// A savepoint asked of the running job.
+pub struct SavepointRequest {
+    /// Where to write it.
+    pub dir: PathBuf,
+    /// Whether the job ends at it.
+    pub stop: bool,
+    /// Where the outcome goes.
+    pub reply: Sender<Result<SavepointTaken, String>>,
+}
+
+/// What the admin API asks of the coordinator.
+pub enum Request {
+    /// A validated swap.
+    Swap(SwapRequest),
+    /// A savepoint.
+    Savepoint(SavepointRequest),
+}
+
+/// Swaps the module of a running job and takes its savepoints; cheap to clone. See the
+/// module docs.
 #[derive(Clone)]
 pub struct Swapper {
-    pub(super) tx: Sender<SwapRequest>,
+    pub(super) tx: Sender<Request>,
     pub(super) runtime: Arc<Runtime>,
     pub(super) db: Arc<StateDb>,
     pub(super) uid: String,
@@ -74,7 +93,26 @@ impl std::fmt::Debug for Swapper {
     }
 }
 
-impl Swap for Swapper {
+impl Control for Swapper {
+    fn savepoint(&self, dir: PathBuf, stop: bool) -> Result<SavepointTaken, String> {
+        if dir.join(crate::savepoint::MANIFEST).exists() {
+            return Err(format!(
+                "{} holds a savepoint already; give another folder",
+                dir.display()
+            ));
+        }
+        let (reply, answer) = mpsc::channel();
+        self.tx
+            .send(Request::Savepoint(SavepointRequest { dir, stop, reply }))
+            .map_err(|_| "the job is stopping".to_string())?;
+        answer.recv_timeout(ANSWER_WITHIN).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => format!(
+                "no savepoint within {ANSWER_WITHIN:?}; it may still be written: see the job's log"
+            ),
+            mpsc::RecvTimeoutError::Disconnected => "the job stopped before the savepoint".into(),
+        })?
+    }
+
     fn swap(&self, module: SwapModule, requested_by: Option<String>) -> SwapOutcome {
         let outcome = self
             .try_swap(module, requested_by)
@@ -138,13 +176,13 @@ impl Swapper {
         );
         let (reply, answer) = mpsc::channel();
         self.tx
-            .send(SwapRequest {
+            .send(Request::Swap(SwapRequest {
                 module,
                 prepared,
                 registered,
                 requested_by,
                 reply,
-            })
+            }))
             .map_err(|_| "the job is stopping".to_string())?;
         answer.recv_timeout(ANSWER_WITHIN).map_err(|e| match e {
             mpsc::RecvTimeoutError::Timeout => format!(

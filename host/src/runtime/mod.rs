@@ -559,6 +559,32 @@ impl<C: OperatorHost> Instance<C> {
             .map_err(|e| CallError::Operator(operator_error_text(&e)))
     }
 
+    /// Calls `migrate`: rewrites one stored value of `state` from schema `from_version` to
+    /// the version this module declares.
+    pub fn migrate(
+        &mut self,
+        state: &Descriptor,
+        from_version: u32,
+        value: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
+        self.arm();
+        let d = StateDescriptor {
+            name: state.name.clone(),
+            kind: match state.kind {
+                StateKind::Value => GuestStateKind::Value,
+                StateKind::Map => GuestStateKind::Map,
+                StateKind::List => GuestStateKind::List,
+            },
+            schema_version: state.schema_version,
+            ttl_ms: state.ttl_ms,
+        };
+        self.world
+            .eddy_operator_operator()
+            .call_migrate(&mut self.store, &d, from_version, value)
+            .map_err(|e| classify(e, self.limits))?
+            .map_err(|e| CallError::Operator(operator_error_text(&e)))
+    }
+
     /// The host side of the imports.
     pub fn host(&mut self) -> &mut C {
         &mut self.store.data_mut().host

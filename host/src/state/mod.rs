@@ -114,6 +114,18 @@ pub enum WriteOp {
     DeleteRange(Vec<u8>, Vec<u8>),
 }
 
+fn batch_of(ops: Vec<WriteOp>) -> WriteBatch {
+    let mut batch = WriteBatch::default();
+    for op in ops {
+        match op {
+            WriteOp::Put(k, v) => batch.put(k, v),
+            WriteOp::Delete(k) => batch.delete(k),
+            WriteOp::DeleteRange(from, to) => batch.delete_range(from, to),
+        }
+    }
+    batch
+}
+
 /// The RocksDB database of one job's state.
 pub struct StateDb {
     db: DB,
@@ -277,6 +289,22 @@ impl StateDb {
         Ok(())
     }
 
+    /// The id and kind of operator `uid`'s state `name`, if it was ever registered.
+    pub fn lookup(&self, uid: &str, name: &str) -> Result<Option<RegisteredState>, StateError> {
+        let key = format!("state/{uid}/{name}");
+        let Some(b) = self.get_meta(&key)? else {
+            return Ok(None);
+        };
+        let e: RegistryEntry = serde_json::from_slice(&b).map_err(|_| StateError::Corrupt {
+            dir: self.dir.clone(),
+            what: format!("registry entry {key}"),
+        })?;
+        Ok(Some(RegisteredState {
+            id: e.id,
+            kind: e.kind,
+        }))
+    }
+
     /// Assigns ids to an operator's states (by uid and name), or finds the ids they have.
     /// A state whose kind changed is refused: its bytes would be misread.
     pub fn register(
@@ -344,18 +372,22 @@ impl StateDb {
     /// Writes `ops` and the metadata entries `meta` in one atomic, synced batch: either all
     /// of it survives a crash or none of it.
     pub fn commit(&self, ops: Vec<WriteOp>, meta: &[(&str, Vec<u8>)]) -> Result<(), StateError> {
-        let mut batch = WriteBatch::default();
-        for op in ops {
-            match op {
-                WriteOp::Put(k, v) => batch.put(k, v),
-                WriteOp::Delete(k) => batch.delete(k),
-                WriteOp::DeleteRange(from, to) => batch.delete_range(from, to),
-            }
-        }
+        let mut batch = batch_of(ops);
         for (name, value) in meta {
             batch.put(keys::meta_key(name), value);
         }
         self.write_batch(batch)
+    }
+
+    /// Writes `ops` into the memtables without the WAL and without waiting for a flush:
+    /// nothing of it is durable until the next [`commit`](Self::commit) (which flushes
+    /// everything). For bulk loads into a state that is not live yet (a savepoint
+    /// restore), where a crash discards the whole load anyway.
+    pub fn load(&self, ops: Vec<WriteOp>) -> Result<(), StateError> {
+        let batch = batch_of(ops);
+        let mut wo = WriteOptions::default();
+        wo.disable_wal(true);
+        self.db.write_opt(batch, &wo).map_err(|e| self.db_err(e))
     }
 
     /// Writes `batch` durably: into the memtable without the WAL, then flushed to an SST

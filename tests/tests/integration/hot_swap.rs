@@ -13,23 +13,25 @@ use std::time::{Duration, Instant};
 use eddy_host::io::nats::{LocalServer, NatsConn};
 use eddy_tests::{KillOnDrop, eddy, eddy_run, free_port, http_get, operator};
 
-const RECORDS: u64 = 20_000;
+pub(super) const RECORDS: u64 = 20_000;
 const KEYS: u64 = 100;
 
-struct Swapping {
-    dir: tempfile::TempDir,
+/// A job reading NATS stream `words` (continuously fed) and writing `counts`, with an
+/// admin API; also used by the savepoint tests.
+pub(super) struct Swapping {
+    pub(super) dir: tempfile::TempDir,
     _server: LocalServer,
     conn: Arc<NatsConn>,
-    port: u16,
+    pub(super) port: u16,
 }
 
 impl Swapping {
-    fn new(parallelism: u32) -> Swapping {
+    pub(super) fn new(parallelism: u32) -> Swapping {
         Swapping::with(&format!("parallelism = {parallelism}"))
     }
 
     /// A job with these `[operator]` settings besides uid and module.
-    fn with(operator_settings: &str) -> Swapping {
+    pub(super) fn with(operator_settings: &str) -> Swapping {
         let dir = tempfile::tempdir().unwrap();
         let server = LocalServer::start(&dir.path().join("nats")).unwrap();
         let conn = NatsConn::connect(server.url()).unwrap();
@@ -73,12 +75,18 @@ listen = "127.0.0.1:{port}"
         }
     }
 
-    fn job_file(&self) -> PathBuf {
+    pub(super) fn job_file(&self) -> PathBuf {
         self.dir.path().join("job.toml")
     }
 
-    fn start(&self, fault: Option<&str>) -> KillOnDrop {
-        let mut cmd = eddy_run(&self.job_file(), self.dir.path());
+    pub(super) fn start(&self, fault: Option<&str>) -> KillOnDrop {
+        self.start_job(&self.job_file(), fault, &[])
+    }
+
+    /// `eddy run JOB ARGS…`, once its admin API answers.
+    pub(super) fn start_job(&self, job: &Path, fault: Option<&str>, args: &[&str]) -> KillOnDrop {
+        let mut cmd = eddy_run(job, self.dir.path());
+        cmd.args(args);
         if let Some(f) = fault {
             cmd.env("EDDY_FAULT", f);
         }
@@ -88,7 +96,7 @@ listen = "127.0.0.1:{port}"
     }
 
     /// Publishes inputs `from..to` in chunks, with pauses: a continuous load.
-    fn produce(&self, from: u64, to: u64) {
+    pub(super) fn produce(&self, from: u64, to: u64) {
         let mut i = from;
         while i < to {
             let end = (i + 500).min(to);
@@ -113,11 +121,11 @@ listen = "127.0.0.1:{port}"
     }
 
     /// How many outputs the stream holds.
-    fn out_count(&self) -> u64 {
+    pub(super) fn out_count(&self) -> u64 {
         self.conn.last_sequence("counts").unwrap_or(0)
     }
 
-    fn wait_for(&self, what: &str, mut ok: impl FnMut() -> bool) {
+    pub(super) fn wait_for(&self, what: &str, mut ok: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !ok() {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -125,7 +133,7 @@ listen = "127.0.0.1:{port}"
         }
     }
 
-    fn jobs(&self) -> serde_json::Value {
+    pub(super) fn jobs(&self) -> serde_json::Value {
         let (code, body) = http_get(self.port, "/jobs").unwrap();
         assert_eq!(code, 200, "{body}");
         serde_json::from_str(&body).unwrap()
@@ -150,7 +158,7 @@ listen = "127.0.0.1:{port}"
 
     /// Every input's output exactly once, with the exact count, in v1 shape (`"3"`) or v2
     /// shape (`{"count":3,"v":2,"word":"w7"}`); returns the sequences answered by v2.
-    fn assert_exact(&self) -> Vec<u64> {
+    pub(super) fn assert_exact(&self) -> Vec<u64> {
         let out = self.outputs();
         let mut seen = std::collections::HashSet::new();
         let mut v2 = Vec::new();

@@ -12,4 +12,5 @@ mod fault_isolation;
 mod hot_swap;
 mod nats_exactly_once;
 mod restart_state;
+mod savepoints;
 mod state_semantics;

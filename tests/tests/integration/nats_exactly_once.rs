@@ -190,7 +190,16 @@ fn an_abort_at_every_named_point_then_restart_is_exactly_once() {
 fn a_nats_server_restart_mid_run_is_ridden_through_exactly_once() {
     let mut s = setup(150_000, 500, "200ms");
     let mut child = eddy_run(&s.job_file(), s.dir.path()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // The outage must hit a job that is connected and processing (on a loaded machine
+    // the start alone can take longer than a fixed sleep).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while s.conn.last_sequence("counts").unwrap_or(0) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job produced nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(
         child.try_wait().unwrap().is_none(),
         "the job finished before the server restart"

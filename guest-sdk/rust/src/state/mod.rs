@@ -242,6 +242,42 @@ impl StateBuilder<'_> {
     }
 }
 
+/// The typed body of [`Operator::migrate`](crate::Operator::migrate): decodes `bytes` as the
+/// `Old` type the state held (in the SDK's encoding), turns it into the `New` type with `f`
+/// and encodes that. For map state it rewrites one map value; for list state, one item.
+///
+/// ```
+/// # use eddy_sdk::migrate_value;
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Counted { count: u64, last_seen: i64 }
+/// // Schema 1 kept the count as four little-endian bytes.
+/// let old = eddy_sdk::encode_value(&7u32.to_le_bytes()).unwrap();
+/// let new = migrate_value(&old, |b: [u8; 4]| Counted {
+///     count: u64::from(u32::from_le_bytes(b)),
+///     last_seen: 0,
+/// })
+/// .unwrap();
+/// let back: Counted = postcard::from_bytes(&new).unwrap();
+/// assert_eq!(back.count, 7);
+/// ```
+pub fn migrate_value<Old: DeserializeOwned, New: Serialize>(
+    bytes: &[u8],
+    f: impl FnOnce(Old) -> New,
+) -> Result<Vec<u8>, Error> {
+    let old: Old = postcard::from_bytes(bytes).map_err(|e| {
+        Error::failed(format!(
+            "migrate: the stored value does not decode as {}: {e}",
+            std::any::type_name::<Old>()
+        ))
+    })?;
+    encode_value(&f(old))
+}
+
+/// Encodes a value as the SDK's state stores it (postcard).
+pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+    postcard::to_allocvec(value).map_err(|e| Error::failed(format!("cannot encode: {e}")))
+}
+
 /// Encodes a state value or map key.
 pub(crate) fn encode<T: Serialize + ?Sized>(
     ctx: &Context<'_>,

@@ -1,0 +1,816 @@
+//! Savepoints: portable, versioned snapshots of a job's state and source positions, for
+//! upgrades to new module versions, rescaling and state tools (docs/savepoint-format.md).
+//!
+//! A savepoint is a folder: `manifest.json` (what is inside, with a checksum per data
+//! file), `manifest.json.sha256`, and data files `op<i>/s<j>-kg<from>-<to>.bin` holding the
+//! entries of one state over a key-group range. It is written from a state directory's
+//! last checkpoint by one streaming scan of RocksDB, and restored into a fresh state
+//! directory by one streaming pass over the files; neither holds more than one entry and
+//! one write batch in memory. Nothing in it depends on RocksDB's files or on a module.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::checkpoint::{self, CheckpointError, CheckpointRecord, ModuleRecord};
+use crate::state::keys::{self, StateId};
+use crate::state::{Descriptor, StateDb, StateError, StateKind, WriteOp};
+
+/// Version of the savepoint format this eddy writes and reads.
+pub const SAVEPOINT_FORMAT: u32 = 1;
+
+/// First bytes of every data file.
+const MAGIC: &[u8; 8] = b"EDDYSP1\n";
+
+/// Key groups per data file (the unit a restore with more hosts could split on).
+const GROUPS_PER_FILE: u32 = 32;
+
+/// Writes per restore batch.
+const RESTORE_BATCH: usize = 65_536;
+
+/// The manifest file's name.
+pub const MANIFEST: &str = "manifest.json";
+
+/// What can go wrong with a savepoint. Each names the file or thing at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SavepointError {
+    /// A file could not be read or written.
+    #[error("savepoint file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file does not match its checksum or does not parse.
+    #[error("savepoint file {path} is corrupt ({why}); the savepoint cannot be used")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        why: String,
+    },
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The checkpoint record could not be read or written.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The savepoint cannot be taken or restored as asked; the message says why and what
+    /// to do.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The manifest: everything about a savepoint but the entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Manifest {
+    /// Format version ([`SAVEPOINT_FORMAT`]).
+    pub format: u32,
+    /// Job name.
+    pub job: String,
+    /// When it was written, ms since the epoch.
+    pub created_at_ms: u64,
+    /// The checkpoint it was taken from.
+    pub checkpoint: u64,
+    /// Key groups of the job's state (fixed for the life of a job's state).
+    pub max_key_groups: u32,
+    /// Position of the last record whose effects the state holds, per source.
+    pub positions: BTreeMap<String, u64>,
+    /// Outputs not yet durable in the output when the savepoint was taken: always empty,
+    /// since a checkpoint completes only once its outputs are stored.
+    pub pending_output: Vec<serde_json::Value>,
+    /// The operators, each by its stable uid.
+    pub operators: Vec<OperatorEntry>,
+}
+
+/// One operator in a savepoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct OperatorEntry {
+    /// Stable id (the job file's `[operator] uid`).
+    pub uid: String,
+    /// sha256 of the module that produced the state.
+    pub module_sha256: String,
+    /// Its version, when known.
+    pub module_version: String,
+    /// Its states.
+    pub states: Vec<StateEntry>,
+}
+
+/// One state of an operator in a savepoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StateEntry {
+    /// The descriptor the module declared.
+    pub descriptor: Descriptor,
+    /// Its data files, by key-group range.
+    pub files: Vec<FileEntry>,
+}
+
+impl StateEntry {
+    /// Entries over all files.
+    pub fn entries(&self) -> u64 {
+        self.files.iter().map(|f| f.entries).sum()
+    }
+
+    /// Bytes over all files.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+}
+
+/// One data file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FileEntry {
+    /// Path relative to the savepoint folder.
+    pub path: String,
+    /// Key groups `[from, to)` whose entries it holds.
+    pub key_groups: [u32; 2],
+    /// Entries (values; map entries; lists).
+    pub entries: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// sha256 of the whole file, hex.
+    pub sha256: String,
+}
+
+/// One entry of a data file: a record key, the map key for map state, and the value (for
+/// list state, the list encoding of docs/state-format.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Record key.
+    pub key: Vec<u8>,
+    /// Map key (map state only).
+    pub map_key: Option<Vec<u8>>,
+    /// Value bytes.
+    pub value: Vec<u8>,
+}
+
+/// What writing or restoring a savepoint did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Entries.
+    pub entries: u64,
+    /// Bytes of data files.
+    pub bytes: u64,
+    /// Values rewritten by `migrate` (restore only).
+    pub migrated: u64,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SavepointError + '_ {
+    move |source| SavepointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A data file being written, with its running checksum.
+struct FileWriter {
+    path: PathBuf,
+    rel: String,
+    out: BufWriter<std::fs::File>,
+    hash: Sha256,
+    entries: u64,
+    bytes: u64,
+    key_groups: [u32; 2],
+}
+
+impl FileWriter {
+    fn create(dir: &Path, rel: String, key_groups: [u32; 2]) -> Result<FileWriter, SavepointError> {
+        let path = dir.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let file = std::fs::File::create(&path).map_err(io_err(&path))?;
+        let mut w = FileWriter {
+            out: BufWriter::with_capacity(1 << 20, file),
+            path,
+            rel,
+            hash: Sha256::new(),
+            entries: 0,
+            bytes: 0,
+            key_groups,
+        };
+        w.put(MAGIC)?;
+        Ok(w)
+    }
+
+    fn put(&mut self, b: &[u8]) -> Result<(), SavepointError> {
+        self.hash.update(b);
+        self.bytes += b.len() as u64;
+        self.out.write_all(b).map_err(io_err(&self.path))
+    }
+
+    fn field(&mut self, b: &[u8]) -> Result<(), SavepointError> {
+        self.put(&(b.len() as u32).to_le_bytes())?;
+        self.put(b)
+    }
+
+    fn entry(
+        &mut self,
+        key: &[u8],
+        map_key: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<(), SavepointError> {
+        self.field(key)?;
+        if let Some(mk) = map_key {
+            self.field(mk)?;
+        }
+        self.field(value)?;
+        self.entries += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<FileEntry, SavepointError> {
+        let file = self.out.into_inner().map_err(|e| SavepointError::Io {
+            path: self.path.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(io_err(&self.path))?;
+        Ok(FileEntry {
+            path: self.rel,
+            key_groups: self.key_groups,
+            entries: self.entries,
+            bytes: self.bytes,
+            sha256: hex::encode(self.hash.finalize()),
+        })
+    }
+}
+
+/// Writes a savepoint of `db`'s last checkpoint into `dir` (which must not hold one), for
+/// job `job`; `version` is the module's version when known.
+pub fn write(
+    db: &StateDb,
+    dir: &Path,
+    version: &str,
+) -> Result<(Manifest, Summary), SavepointError> {
+    let record = checkpoint::read_latest(db)?.ok_or_else(|| {
+        SavepointError::Refused(format!(
+            "the state in {} has no checkpoint yet: there is nothing to save; run the job first",
+            db.dir().display()
+        ))
+    })?;
+    if dir.join(MANIFEST).exists() {
+        return Err(SavepointError::Refused(format!(
+            "{} holds a savepoint already; give another folder",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let uid = &record.operator_uid;
+    // State id → index among the checkpoint's states; states of no descriptor (left over
+    // from older module versions) are not part of the job's state and are left out.
+    let mut by_id: HashMap<StateId, usize> = HashMap::new();
+    for (i, d) in record.states.iter().enumerate() {
+        if let Some(r) = db.lookup(uid, &d.name)? {
+            by_id.insert(r.id, i);
+        }
+    }
+    let mut files: Vec<Vec<FileEntry>> = vec![Vec::new(); record.states.len()];
+    let mut summary = Summary::default();
+    for table in [keys::TABLE_VALUE, keys::TABLE_MAP, keys::TABLE_LIST] {
+        let mut open: HashMap<usize, FileWriter> = HashMap::new();
+        let mut range = u32::MAX;
+        let mut failed: Option<SavepointError> = None;
+        db.scan_prefix(&[table], &[table], |k, v| {
+            let mut step = || -> Result<(), SavepointError> {
+                let (kg, id, rest) = split_key(k).ok_or_else(|| SavepointError::Corrupt {
+                    path: db.dir().to_path_buf(),
+                    why: format!("a state key of {} bytes is too short", k.len()),
+                })?;
+                let Some(&state) = by_id.get(&id) else {
+                    return Ok(());
+                };
+                let r = u32::from(kg) / GROUPS_PER_FILE;
+                if r != range {
+                    for (s, w) in open.drain() {
+                        files[s].push(w.finish()?);
+                    }
+                    range = r;
+                }
+                let w = match open.entry(state) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        let from = r * GROUPS_PER_FILE;
+                        let to = (from + GROUPS_PER_FILE).min(db.max_key_groups());
+                        v.insert(FileWriter::create(
+                            dir,
+                            format!("op0/s{state}-kg{from:05}-{to:05}.bin"),
+                            [from, to],
+                        )?)
+                    }
+                };
+                if table == keys::TABLE_MAP {
+                    let (key, map_key) =
+                        split_map_key(rest).ok_or_else(|| SavepointError::Corrupt {
+                            path: db.dir().to_path_buf(),
+                            why: "a map state key has a bad length".into(),
+                        })?;
+                    w.entry(key, Some(map_key), v)
+                } else {
+                    w.entry(rest, None, v)
+                }
+            };
+            match step() {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        for (s, w) in open.drain() {
+            files[s].push(w.finish()?);
+        }
+    }
+    let version = record
+        .modules
+        .last()
+        .map(|m: &ModuleRecord| m.version.clone())
+        .unwrap_or_else(|| version.to_string());
+    let states: Vec<StateEntry> = record
+        .states
+        .iter()
+        .zip(files)
+        .map(|(d, mut files)| {
+            files.sort_by_key(|f| f.key_groups[0]);
+            StateEntry {
+                descriptor: d.clone(),
+                files,
+            }
+        })
+        .collect();
+    for s in &states {
+        summary.entries += s.entries();
+        summary.bytes += s.bytes();
+    }
+    let manifest = Manifest {
+        format: SAVEPOINT_FORMAT,
+        job: record.job.clone(),
+        created_at_ms: checkpoint::now_ms(),
+        checkpoint: record.id,
+        max_key_groups: db.max_key_groups(),
+        positions: record.positions.clone(),
+        pending_output: Vec::new(),
+        operators: vec![OperatorEntry {
+            uid: uid.clone(),
+            module_sha256: record.module_sha256.clone(),
+            module_version: version,
+            states,
+        }],
+    };
+    write_manifest(dir, &manifest)?;
+    Ok((manifest, summary))
+}
+
+/// `[table][kg u16][state u32][rest]` → (kg, state, rest).
+fn split_key(k: &[u8]) -> Option<(u16, StateId, &[u8])> {
+    let kg = u16::from_be_bytes(k.get(1..3)?.try_into().ok()?);
+    let id = u32::from_be_bytes(k.get(3..7)?.try_into().ok()?);
+    Some((kg, id, k.get(7..)?))
+}
+
+/// `[key len u32 BE][key][map key]` → (key, map key).
+fn split_map_key(rest: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let key = rest.get(4..4 + len)?;
+    Some((key, rest.get(4 + len..)?))
+}
+
+/// What a bootstrapped savepoint is for: the job, its operator and module, its key-group
+/// count and the positions the state reflects.
+pub struct BootstrapTarget<'a> {
+    /// Job name.
+    pub job: &'a str,
+    /// Operator uid.
+    pub uid: &'a str,
+    /// sha256 of the module the state is for.
+    pub module_sha256: &'a str,
+    /// Its version.
+    pub module_version: &'a str,
+    /// The job's key-group count.
+    pub max_key_groups: u32,
+    /// Per source, the position the state reflects (sources resume after it).
+    pub positions: BTreeMap<String, u64>,
+}
+
+/// Writes a savepoint from entries given per state, without running any operator (the
+/// State Processor API, from the command line): `states` pairs each descriptor with its
+/// entries, in any order.
+pub fn bootstrap(
+    dir: &Path,
+    target: &BootstrapTarget<'_>,
+    states: Vec<(Descriptor, Vec<Entry>)>,
+) -> Result<(Manifest, Summary), SavepointError> {
+    if dir.join(MANIFEST).exists() {
+        return Err(SavepointError::Refused(format!(
+            "{} holds a savepoint already; give another folder",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut summary = Summary::default();
+    let mut entries_out = Vec::with_capacity(states.len());
+    for (i, (d, mut entries)) in states.into_iter().enumerate() {
+        // Key-group order, as a scan of the state store would give.
+        entries.sort_by_cached_key(|e| {
+            (
+                keys::key_group(&e.key, target.max_key_groups),
+                e.key.clone(),
+                e.map_key.clone(),
+            )
+        });
+        let mut files = Vec::new();
+        let mut open: Option<(u32, FileWriter)> = None;
+        for e in &entries {
+            if (d.kind == StateKind::Map) != e.map_key.is_some() {
+                return Err(SavepointError::Refused(format!(
+                    "an entry of {} state `{}` {} a map key",
+                    d.kind,
+                    d.name,
+                    if e.map_key.is_some() { "has" } else { "lacks" }
+                )));
+            }
+            let r = u32::from(keys::key_group(&e.key, target.max_key_groups)) / GROUPS_PER_FILE;
+            if open.as_ref().is_none_or(|(at, _)| *at != r) {
+                if let Some((_, w)) = open.take() {
+                    files.push(w.finish()?);
+                }
+                let from = r * GROUPS_PER_FILE;
+                let to = (from + GROUPS_PER_FILE).min(target.max_key_groups);
+                let w = FileWriter::create(
+                    dir,
+                    format!("op0/s{i}-kg{from:05}-{to:05}.bin"),
+                    [from, to],
+                )?;
+                open = Some((r, w));
+            }
+            if let Some((_, w)) = open.as_mut() {
+                w.entry(&e.key, e.map_key.as_deref(), &e.value)?;
+            }
+        }
+        if let Some((_, w)) = open.take() {
+            files.push(w.finish()?);
+        }
+        let st = StateEntry {
+            descriptor: d,
+            files,
+        };
+        summary.entries += st.entries();
+        summary.bytes += st.bytes();
+        entries_out.push(st);
+    }
+    let manifest = Manifest {
+        format: SAVEPOINT_FORMAT,
+        job: target.job.to_string(),
+        created_at_ms: checkpoint::now_ms(),
+        checkpoint: 0,
+        max_key_groups: target.max_key_groups,
+        positions: target.positions.clone(),
+        pending_output: Vec::new(),
+        operators: vec![OperatorEntry {
+            uid: target.uid.to_string(),
+            module_sha256: target.module_sha256.to_string(),
+            module_version: target.module_version.to_string(),
+            states: entries_out,
+        }],
+    };
+    write_manifest(dir, &manifest)?;
+    Ok((manifest, summary))
+}
+
+fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), SavepointError> {
+    let json = serde_json::to_vec_pretty(manifest).map_err(|e| SavepointError::Corrupt {
+        path: dir.join(MANIFEST),
+        why: format!("cannot encode: {e}"),
+    })?;
+    let sum = hex::encode(Sha256::digest(&json));
+    // The checksum first: a manifest without one is never taken for complete.
+    for (name, bytes) in [
+        (format!("{MANIFEST}.sha256"), sum.into_bytes()),
+        (MANIFEST.to_string(), json),
+    ] {
+        let path = dir.join(&name);
+        let tmp = dir.join(format!("{name}.tmp"));
+        let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(&bytes).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    }
+    Ok(())
+}
+
+/// Reads and checks a savepoint's manifest.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, SavepointError> {
+    let path = dir.join(MANIFEST);
+    let json = std::fs::read(&path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            SavepointError::Refused(format!(
+                "{} is not a savepoint (no {MANIFEST}); give the folder `eddy savepoint` wrote",
+                dir.display()
+            ))
+        } else {
+            SavepointError::Io {
+                path: path.clone(),
+                source,
+            }
+        }
+    })?;
+    let sum_path = dir.join(format!("{MANIFEST}.sha256"));
+    let sum = std::fs::read_to_string(&sum_path).map_err(io_err(&sum_path))?;
+    if hex::encode(Sha256::digest(&json)) != sum.trim() {
+        return Err(SavepointError::Corrupt {
+            path,
+            why: format!("its sha256 does not match {MANIFEST}.sha256"),
+        });
+    }
+    let m: Manifest = serde_json::from_slice(&json).map_err(|e| SavepointError::Corrupt {
+        path: path.clone(),
+        why: format!("does not parse: {e}"),
+    })?;
+    if m.format != SAVEPOINT_FORMAT {
+        return Err(SavepointError::Refused(format!(
+            "{} has savepoint format {}; this eddy reads format {SAVEPOINT_FORMAT}",
+            path.display(),
+            m.format
+        )));
+    }
+    Ok(m)
+}
+
+/// Reads the entries of one data file, checking its size and checksum at the end: `f`
+/// sees each entry; an error of `f` stops the read.
+pub fn read_file(
+    dir: &Path,
+    file: &FileEntry,
+    map: bool,
+    mut f: impl FnMut(Entry) -> Result<(), SavepointError>,
+) -> Result<(), SavepointError> {
+    let path = dir.join(&file.path);
+    let corrupt = |why: String| SavepointError::Corrupt {
+        path: path.clone(),
+        why,
+    };
+    let handle = std::fs::File::open(&path).map_err(io_err(&path))?;
+    let mut r = HashingReader {
+        inner: BufReader::with_capacity(1 << 20, handle),
+        hash: Sha256::new(),
+        bytes: 0,
+    };
+    let mut magic = [0u8; 8];
+    r.read_exact(&mut magic)
+        .map_err(|_| corrupt("shorter than its header".into()))?;
+    if &magic != MAGIC {
+        return Err(corrupt("not a savepoint data file (bad header)".into()));
+    }
+    let read_field = |r: &mut HashingReader,
+                      first: bool|
+     -> Result<Option<Vec<u8>>, SavepointError> {
+        let mut len = [0u8; 4];
+        match r.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if first && e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(_) => return Err(corrupt("ends inside an entry".into())),
+        }
+        let len = u32::from_le_bytes(len) as u64;
+        if len > file.bytes {
+            return Err(corrupt(format!("an entry claims {len} bytes")));
+        }
+        let mut buf = vec![0u8; len as usize];
+        r.read_exact(&mut buf)
+            .map_err(|_| corrupt("ends inside an entry".into()))?;
+        Ok(Some(buf))
+    };
+    let mut entries = 0u64;
+    while let Some(key) = read_field(&mut r, true)? {
+        let map_key = if map {
+            Some(read_field(&mut r, false)?.ok_or_else(|| corrupt("ends inside an entry".into()))?)
+        } else {
+            None
+        };
+        let value =
+            read_field(&mut r, false)?.ok_or_else(|| corrupt("ends inside an entry".into()))?;
+        entries += 1;
+        f(Entry {
+            key,
+            map_key,
+            value,
+        })?;
+    }
+    if r.bytes != file.bytes || hex::encode(r.hash.finalize()) != file.sha256 {
+        return Err(corrupt("its sha256 does not match the manifest".into()));
+    }
+    if entries != file.entries {
+        return Err(corrupt(format!(
+            "{entries} entries where the manifest says {}",
+            file.entries
+        )));
+    }
+    Ok(())
+}
+
+struct HashingReader {
+    inner: BufReader<std::fs::File>,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl Read for HashingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Rewrites one value of a state from a schema version to the one the module declares
+/// (the module's `migrate`); the error says why not.
+pub type Migrate<'a> = &'a mut dyn FnMut(&Descriptor, u32, &[u8]) -> Result<Vec<u8>, String>;
+
+/// How a restore treats the savepoint's states.
+pub struct RestoreTarget<'a> {
+    /// Job name (for the checkpoint record).
+    pub job: &'a str,
+    /// The job's operator uid.
+    pub uid: &'a str,
+    /// The module that will run: its sha256 and states.
+    pub module_sha256: &'a str,
+    /// Its states.
+    pub states: &'a [Descriptor],
+    /// The job's key-group count.
+    pub max_key_groups: u32,
+    /// Whether states no operator claims may be left behind.
+    pub allow_non_restored: bool,
+}
+
+/// Restores savepoint `dir` into a fresh state directory `state_dir` for `target`, calling
+/// `migrate(state, from-version, bytes)` for every value (map entry, list item) of a state
+/// whose schema version changed. Written to a temporary folder beside `state_dir` and
+/// renamed into place at the end, so a failed restore leaves nothing behind.
+pub fn restore(
+    dir: &Path,
+    state_dir: &Path,
+    target: &RestoreTarget<'_>,
+    migrate: Migrate<'_>,
+) -> Result<(CheckpointRecord, Summary), SavepointError> {
+    let m = read_manifest(dir)?;
+    if m.max_key_groups != target.max_key_groups {
+        return Err(SavepointError::Refused(format!(
+            "the savepoint's state has {} key groups, the job file says [state] max-key-groups = {}; the key-group count is fixed for the life of a job's state: set it to {}",
+            m.max_key_groups, target.max_key_groups, m.max_key_groups
+        )));
+    }
+    if state_dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        return Err(SavepointError::Refused(format!(
+            "the state directory {} is not empty; a savepoint restores into fresh state: move it away or give the job another [state] dir",
+            state_dir.display()
+        )));
+    }
+    // Match states by operator uid and state name.
+    let mut plan: Vec<(&StateEntry, &Descriptor)> = Vec::new();
+    let mut unclaimed: Vec<String> = Vec::new();
+    for op in &m.operators {
+        for s in &op.states {
+            let claim = (op.uid == target.uid)
+                .then(|| target.states.iter().find(|d| d.name == s.descriptor.name))
+                .flatten();
+            match claim {
+                Some(d) if d.kind != s.descriptor.kind => {
+                    return Err(SavepointError::Refused(format!(
+                        "operator `{}` declares state `{}` as {} state, but the savepoint holds it as {} state; keep the kind, or give the new state another name",
+                        op.uid, d.name, d.kind, s.descriptor.kind
+                    )));
+                }
+                Some(d) => plan.push((s, d)),
+                None => unclaimed.push(format!("`{}` of operator `{}`", s.descriptor.name, op.uid)),
+            }
+        }
+    }
+    if !unclaimed.is_empty() && !target.allow_non_restored {
+        return Err(SavepointError::Refused(format!(
+            "no operator of the job claims state {} in the savepoint; rename it back, or pass --allow-non-restored-state to leave it behind",
+            unclaimed.join(", ")
+        )));
+    }
+    let tmp = state_dir.with_extension("restoring");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
+    }
+    let result = load(dir, &tmp, &m, target, &plan, migrate);
+    let (record, summary) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    if state_dir.exists() {
+        std::fs::remove_dir(state_dir).map_err(io_err(state_dir))?;
+    }
+    std::fs::rename(&tmp, state_dir).map_err(io_err(state_dir))?;
+    Ok((record, summary))
+}
+
+fn load(
+    dir: &Path,
+    tmp: &Path,
+    m: &Manifest,
+    target: &RestoreTarget<'_>,
+    plan: &[(&StateEntry, &Descriptor)],
+    migrate: Migrate<'_>,
+) -> Result<(CheckpointRecord, Summary), SavepointError> {
+    let db = StateDb::open(tmp, target.max_key_groups)?;
+    let registered = db.register(target.uid, target.states)?;
+    let mut summary = Summary::default();
+    let mut ops: Vec<WriteOp> = Vec::with_capacity(RESTORE_BATCH);
+    let mut k = Vec::new();
+    for (saved, d) in plan {
+        let handle = target
+            .states
+            .iter()
+            .position(|x| x.name == d.name)
+            .unwrap_or_default();
+        let id = registered[handle].id;
+        let from = saved.descriptor.schema_version;
+        let migrating = from != d.schema_version;
+        let map = d.kind == StateKind::Map;
+        for file in &saved.files {
+            let path = dir.join(&file.path);
+            read_file(dir, file, map, |e| {
+                let kg = keys::key_group(&e.key, target.max_key_groups);
+                if u32::from(kg) < file.key_groups[0] || u32::from(kg) >= file.key_groups[1] {
+                    return Err(SavepointError::Corrupt {
+                        path: path.clone(),
+                        why: format!("holds a key of key group {kg}, outside its range"),
+                    });
+                }
+                let mut mig = |bytes: &[u8]| -> Result<Vec<u8>, SavepointError> {
+                    summary.migrated += 1;
+                    migrate(d, from, bytes).map_err(|why| {
+                        SavepointError::Refused(format!(
+                            "`migrate` of state `{}` from schema version {from} to {} failed for key {:?}: {why}",
+                            d.name,
+                            d.schema_version,
+                            String::from_utf8_lossy(&e.key)
+                        ))
+                    })
+                };
+                let value = match (d.kind, migrating) {
+                    (_, false) => e.value,
+                    (StateKind::List, true) => {
+                        let items =
+                            keys::decode_list(&e.value).ok_or_else(|| SavepointError::Corrupt {
+                                path: path.clone(),
+                                why: "holds a list that does not decode".into(),
+                            })?;
+                        let items = items
+                            .iter()
+                            .map(|i| mig(i))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        keys::encode_list(&items)
+                    }
+                    (_, true) => mig(&e.value)?,
+                };
+                match d.kind {
+                    StateKind::Value => keys::value_key(&mut k, kg, id, &e.key),
+                    StateKind::List => keys::list_key(&mut k, kg, id, &e.key),
+                    StateKind::Map => {
+                        keys::map_prefix(&mut k, kg, id, &e.key);
+                        k.extend_from_slice(e.map_key.as_deref().unwrap_or_default());
+                    }
+                }
+                summary.entries += 1;
+                ops.push(WriteOp::Put(k.clone(), value));
+                if ops.len() >= RESTORE_BATCH {
+                    // Not durable yet: the checkpoint record's commit flushes it all.
+                    db.load(std::mem::take(&mut ops))?;
+                }
+                Ok(())
+            })?;
+            summary.bytes += file.bytes;
+        }
+    }
+    let record = CheckpointRecord {
+        format: checkpoint::CHECKPOINT_FORMAT,
+        id: m.checkpoint,
+        job: target.job.to_string(),
+        operator_uid: target.uid.to_string(),
+        module_sha256: target.module_sha256.to_string(),
+        states: target.states.to_vec(),
+        positions: m.positions.clone(),
+        created_at_ms: checkpoint::now_ms(),
+        modules: Vec::new(),
+    };
+    checkpoint::commit(&db, ops, &record)?;
+    Ok((record, summary))
+}
