@@ -545,7 +545,7 @@ dir = "state"
     let cfg = JobConfig::load(&path)?;
     let runtime = Arc::new(Runtime::new(Some(dir.path().join("cache")))?);
     let job = Job::open(cfg, runtime)?;
-    let swapper = job.swapper();
+    let control = job.control();
     let stats = job.stats();
     let opts = RunOptions::default();
     let stop = opts.stop.clone();
@@ -556,7 +556,7 @@ dir = "state"
     for i in 0..n {
         std::thread::sleep(Duration::from_millis(300));
         let to = &modules[(i as usize + 1) % 2];
-        match swapper.swap(SwapModule::Path(to.clone()), Some("eddy-bench".into())) {
+        match control.swap(SwapModule::Path(to.clone()), Some("eddy-bench".into())) {
             SwapOutcome::Swapped { pause_ms, .. } => {
                 pauses.push(Duration::from_secs_f64(pause_ms / 1e3))
             }

@@ -102,7 +102,7 @@ const MAX_MODULE_BYTES: usize = 512 * 1024 * 1024;
 struct Shared {
     info: JobInfo,
     stats: Arc<Stats>,
-    control: Option<Arc<dyn Control>>,
+    control: Arc<dyn Control>,
 }
 
 /// A running admin server; dropping it stops the server.
@@ -148,7 +148,7 @@ pub fn serve(
     listen: SocketAddr,
     info: JobInfo,
     stats: Arc<Stats>,
-    control: Option<Arc<dyn Control>>,
+    control: Arc<dyn Control>,
 ) -> Result<Admin, String> {
     let listener = std::net::TcpListener::bind(listen).map_err(|e| {
         format!(
@@ -237,12 +237,7 @@ async fn swap_module(
             ),
         );
     }
-    let Some(swapper) = s.control.clone() else {
-        return refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this job cannot swap modules".into(),
-        );
-    };
+    let control = s.control.clone();
     let mut requested_by = headers
         .get("x-requested-by")
         .and_then(|v| v.to_str().ok())
@@ -277,7 +272,7 @@ async fn swap_module(
         SwapModule::Bytes(body.to_vec())
     };
     let outcome =
-        match tokio::task::spawn_blocking(move || swapper.swap(module, requested_by)).await {
+        match tokio::task::spawn_blocking(move || control.swap(module, requested_by)).await {
             Ok(o) => o,
             Err(e) => SwapOutcome::Refused {
                 reason: format!("the swap failed inside the host: {e}"),
@@ -325,12 +320,7 @@ async fn take_savepoint(
             );
         }
     };
-    let Some(control) = s.control.clone() else {
-        return failed(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this job cannot take savepoints".into(),
-        );
-    };
+    let control = s.control.clone();
     match tokio::task::spawn_blocking(move || control.savepoint(ask.dir, ask.stop)).await {
         Ok(Ok(taken)) => (StatusCode::OK, axum::Json(taken)).into_response(),
         Ok(Err(reason)) => failed(StatusCode::CONFLICT, reason),
@@ -476,7 +466,7 @@ pub fn render(info: &JobInfo, st: &Stats) -> String {
     histogram(
         &mut out,
         "eddy_swap_pause_seconds",
-        "How long processing stopped for a swap (barrier pass and new instances).",
+        "The longest a worker stopped processing for a swap (its barrier and its new instance).",
         &labels,
         &st.swap_pause_seconds,
     );

@@ -129,8 +129,8 @@ enum SavepointAction {
         /// Only this record key.
         #[arg(long)]
         key: Option<String>,
-        /// Output format (only "jsonl").
-        #[arg(long, default_value = "jsonl")]
+        /// Output format.
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl"])]
         format: String,
     },
     /// Writes a savepoint from JSON lines, without running any operator: each state's
@@ -182,43 +182,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             allow_non_restored_state,
         ),
         Command::Savepoint {
-            action,
+            action: Some(action),
+            ..
+        } => match action {
+            SavepointAction::Inspect { dir } => savepoint_inspect(&dir),
+            SavepointAction::Dump {
+                dir,
+                operator,
+                state,
+                key,
+                format: _,
+            } => savepoint_dump(&dir, &operator, &state, key.as_deref()),
+            SavepointAction::Bootstrap {
+                job,
+                dir,
+                states,
+                positions,
+            } => savepoint_bootstrap(&job, &dir, &states, &positions),
+        },
+        // With --job URL the one positional (the folder) lands in `job`.
+        Command::Savepoint {
+            action: None,
             job,
             dir,
-            url: Some(url),
+            url,
             stop,
-        } if action.is_none() => match dir.or(job) {
-            Some(dir) => savepoint_running(&url, &dir, stop),
-            None => anyhow::bail!("usage: eddy savepoint --job URL DIR [--stop]"),
-        },
-        Command::Savepoint {
-            action, job, dir, ..
-        } => match (action, job, dir) {
-            (Some(SavepointAction::Inspect { dir }), _, _) => savepoint_inspect(&dir),
-            (
-                Some(SavepointAction::Dump {
-                    dir,
-                    operator,
-                    state,
-                    key,
-                    format,
-                }),
-                _,
-                _,
-            ) => savepoint_dump(&dir, &operator, &state, key.as_deref(), &format),
-            (
-                Some(SavepointAction::Bootstrap {
-                    job,
-                    dir,
-                    states,
-                    positions,
-                }),
-                _,
-                _,
-            ) => savepoint_bootstrap(&job, &dir, &states, &positions),
+        } => match (url, job, dir) {
+            (Some(url), Some(dir), None) => savepoint_running(&url, &dir, stop),
             (None, Some(job), Some(dir)) => savepoint_take(&job, &dir),
             _ => anyhow::bail!(
-                "usage: eddy savepoint JOB.toml DIR | eddy savepoint inspect DIR | eddy savepoint dump DIR --operator UID --state NAME"
+                "usage: eddy savepoint JOB.toml DIR | eddy savepoint --job URL DIR [--stop] | eddy savepoint inspect|dump|bootstrap …"
             ),
         },
         Command::InspectModule { module, json } => inspect_module(&module, json),
@@ -659,12 +652,8 @@ fn savepoint_dump(
     operator: &str,
     state: &str,
     key: Option<&str>,
-    format: &str,
 ) -> anyhow::Result<()> {
     use eddy_host::io::bytes_to_json;
-    if format != "jsonl" {
-        anyhow::bail!("--format {format}: only jsonl is supported");
-    }
     let m = eddy_host::savepoint::read_manifest(dir)?;
     let Some(op) = m.operators.iter().find(|o| o.uid == operator) else {
         anyhow::bail!(

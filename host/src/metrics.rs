@@ -91,7 +91,8 @@ pub struct Stats {
     pub swaps: AtomicU64,
     /// Swaps rolled back.
     pub rollbacks: AtomicU64,
-    /// How long processing stopped for each swap (barrier pass and new instances).
+    /// The longest a worker stopped processing for each swap (its barrier and its new
+    /// instance).
     pub swap_pause_seconds: Histogram,
     /// The module running now and the operator's module history.
     pub module: Mutex<ModuleView>,

@@ -182,6 +182,22 @@ struct FileWriter {
 }
 
 impl FileWriter {
+    /// The data file of state `state` for key-group range number `range`.
+    fn for_range(
+        dir: &Path,
+        state: usize,
+        range: u32,
+        max_key_groups: u32,
+    ) -> Result<FileWriter, SavepointError> {
+        let from = range * GROUPS_PER_FILE;
+        let to = (from + GROUPS_PER_FILE).min(max_key_groups);
+        FileWriter::create(
+            dir,
+            format!("op0/s{state}-kg{from:05}-{to:05}.bin"),
+            [from, to],
+        )
+    }
+
     fn create(dir: &Path, rel: String, key_groups: [u32; 2]) -> Result<FileWriter, SavepointError> {
         let path = dir.join(&rel);
         if let Some(parent) = path.parent() {
@@ -243,6 +259,17 @@ impl FileWriter {
     }
 }
 
+/// Creates the savepoint folder, refusing one that holds a savepoint already.
+fn start_folder(dir: &Path) -> Result<(), SavepointError> {
+    if dir.join(MANIFEST).exists() {
+        return Err(SavepointError::Refused(format!(
+            "{} holds a savepoint already; give another folder",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(dir))
+}
+
 /// Writes a savepoint of `db`'s last checkpoint into `dir` (which must not hold one), for
 /// job `job`; `version` is the module's version when known.
 pub fn write(
@@ -256,13 +283,7 @@ pub fn write(
             db.dir().display()
         ))
     })?;
-    if dir.join(MANIFEST).exists() {
-        return Err(SavepointError::Refused(format!(
-            "{} holds a savepoint already; give another folder",
-            dir.display()
-        )));
-    }
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    start_folder(dir)?;
     let uid = &record.operator_uid;
     // State id → index among the checkpoint's states; states of no descriptor (left over
     // from older module versions) are not part of the job's state and are left out.
@@ -297,13 +318,7 @@ pub fn write(
                 let w = match open.entry(state) {
                     std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                     std::collections::hash_map::Entry::Vacant(v) => {
-                        let from = r * GROUPS_PER_FILE;
-                        let to = (from + GROUPS_PER_FILE).min(db.max_key_groups());
-                        v.insert(FileWriter::create(
-                            dir,
-                            format!("op0/s{state}-kg{from:05}-{to:05}.bin"),
-                            [from, to],
-                        )?)
+                        v.insert(FileWriter::for_range(dir, state, r, db.max_key_groups())?)
                     }
                 };
                 if table == keys::TABLE_MAP {
@@ -411,13 +426,7 @@ pub fn bootstrap(
     target: &BootstrapTarget<'_>,
     states: Vec<(Descriptor, Vec<Entry>)>,
 ) -> Result<(Manifest, Summary), SavepointError> {
-    if dir.join(MANIFEST).exists() {
-        return Err(SavepointError::Refused(format!(
-            "{} holds a savepoint already; give another folder",
-            dir.display()
-        )));
-    }
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    start_folder(dir)?;
     let mut summary = Summary::default();
     let mut entries_out = Vec::with_capacity(states.len());
     for (i, (d, mut entries)) in states.into_iter().enumerate() {
@@ -445,14 +454,7 @@ pub fn bootstrap(
                 if let Some((_, w)) = open.take() {
                     files.push(w.finish()?);
                 }
-                let from = r * GROUPS_PER_FILE;
-                let to = (from + GROUPS_PER_FILE).min(target.max_key_groups);
-                let w = FileWriter::create(
-                    dir,
-                    format!("op0/s{i}-kg{from:05}-{to:05}.bin"),
-                    [from, to],
-                )?;
-                open = Some((r, w));
+                open = Some((r, FileWriter::for_range(dir, i, r, target.max_key_groups)?));
             }
             if let Some((_, w)) = open.as_mut() {
                 w.entry(&e.key, e.map_key.as_deref(), &e.value)?;
@@ -677,21 +679,26 @@ pub fn restore(
         )));
     }
     // Match states by operator uid and state name.
-    let mut plan: Vec<(&StateEntry, &Descriptor)> = Vec::new();
+    let mut plan: Vec<(&StateEntry, usize)> = Vec::new();
     let mut unclaimed: Vec<String> = Vec::new();
     for op in &m.operators {
         for s in &op.states {
             let claim = (op.uid == target.uid)
-                .then(|| target.states.iter().find(|d| d.name == s.descriptor.name))
+                .then(|| {
+                    target
+                        .states
+                        .iter()
+                        .position(|d| d.name == s.descriptor.name)
+                })
                 .flatten();
-            match claim {
-                Some(d) if d.kind != s.descriptor.kind => {
+            match claim.map(|h| (h, &target.states[h])) {
+                Some((_, d)) if d.kind != s.descriptor.kind => {
                     return Err(SavepointError::Refused(format!(
                         "operator `{}` declares state `{}` as {} state, but the savepoint holds it as {} state; keep the kind, or give the new state another name",
                         op.uid, d.name, d.kind, s.descriptor.kind
                     )));
                 }
-                Some(d) => plan.push((s, d)),
+                Some((h, _)) => plan.push((s, h)),
                 None => unclaimed.push(format!("`{}` of operator `{}`", s.descriptor.name, op.uid)),
             }
         }
@@ -726,7 +733,7 @@ fn load(
     tmp: &Path,
     m: &Manifest,
     target: &RestoreTarget<'_>,
-    plan: &[(&StateEntry, &Descriptor)],
+    plan: &[(&StateEntry, usize)],
     migrate: Migrate<'_>,
 ) -> Result<(CheckpointRecord, Summary), SavepointError> {
     let db = StateDb::open(tmp, target.max_key_groups)?;
@@ -734,12 +741,8 @@ fn load(
     let mut summary = Summary::default();
     let mut ops: Vec<WriteOp> = Vec::with_capacity(RESTORE_BATCH);
     let mut k = Vec::new();
-    for (saved, d) in plan {
-        let handle = target
-            .states
-            .iter()
-            .position(|x| x.name == d.name)
-            .unwrap_or_default();
+    for &(saved, handle) in plan {
+        let d = &target.states[handle];
         let id = registered[handle].id;
         let from = saved.descriptor.schema_version;
         let migrating = from != d.schema_version;

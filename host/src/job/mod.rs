@@ -40,7 +40,7 @@ use crate::runtime::{CallError, LoadedModule, ModuleError, Prepared, Runtime};
 use crate::state::host::OperatorContext;
 use crate::state::keys::key_group;
 use crate::state::{KeyedState, RegisteredState, StateDb, StateError, WriteOp};
-use swap::{Request, SavepointRequest, SwapRequest, Swapper, short};
+use swap::{JobControl, Request, SavepointRequest, SwapRequest, short};
 use worker::{Drained, FromWorker, SwapTo, ToWorker, Worker};
 
 /// Why a job stopped or could not start. Each names the thing at fault.
@@ -218,6 +218,34 @@ fn taken(
     }
 }
 
+/// Snapshots `db` (just committed) into `copy` (hard links) and writes the savepoint from
+/// it on a thread of its own, so that neither the committer nor processing waits for it.
+fn write_savepoint_from_copy(db: &StateDb, req: SavepointRequest, copy: PathBuf, version: String) {
+    if let Err(e) = db.copy_to(&copy) {
+        let _ = req
+            .reply
+            .send(Err(format!("cannot snapshot the state: {e}")));
+        return;
+    }
+    let groups = db.max_key_groups();
+    let spawned = std::thread::Builder::new()
+        .name("eddy-savepoint".into())
+        .spawn(move || {
+            let result = StateDb::open(&copy, groups)
+                .map_err(|e| e.to_string())
+                .and_then(|db| {
+                    crate::savepoint::write(&db, &req.dir, &version).map_err(|e| e.to_string())
+                });
+            let _ = std::fs::remove_dir_all(&copy);
+            let _ = req
+                .reply
+                .send(result.map(|(m, summary)| taken(&req.dir, &m, summary, false)));
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the savepoint thread; the savepoint request goes unanswered");
+    }
+}
+
 /// Where compiled modules are cached for a job: beside its state.
 pub fn module_cache_dir(cfg: &JobConfig) -> PathBuf {
     cfg.state
@@ -234,6 +262,24 @@ pub fn modules_dir(cfg: &JobConfig) -> PathBuf {
         .parent()
         .map(|p| p.join("modules"))
         .unwrap_or_else(|| PathBuf::from("modules"))
+}
+
+/// A module history entry for `m`, now.
+fn module_record(
+    m: &LoadedModule,
+    change: ModuleChange,
+    requested_by: Option<String>,
+    reason: Option<String>,
+) -> ModuleRecord {
+    ModuleRecord {
+        sha256: m.sha256.clone(),
+        version: m.info.version.clone(),
+        path: m.path.clone(),
+        change,
+        at_ms: checkpoint::now_ms(),
+        requested_by,
+        reason,
+    }
 }
 
 /// The module the last checkpoint says was swapped in, when the job file still names a
@@ -311,10 +357,10 @@ impl Job {
         self.stats.clone()
     }
 
-    /// What swaps the running job's module (see [`swap`]); usable from any thread while
-    /// [`Job::run`] runs.
-    pub fn swapper(&self) -> Swapper {
-        Swapper {
+    /// What swaps the running job's module and takes its savepoints (see [`swap`]); usable
+    /// from any thread while [`Job::run`] runs.
+    pub fn control(&self) -> JobControl {
+        JobControl {
             tx: self.swaps.0.clone(),
             runtime: self.runtime.clone(),
             db: self.db.clone(),
@@ -340,15 +386,12 @@ impl Job {
             .map(|c| c.modules.clone())
             .unwrap_or_default();
         if history.last().map(|m| &m.sha256) != Some(&self.module.sha256) {
-            history.push(ModuleRecord {
-                sha256: self.module.sha256.clone(),
-                version: self.module.info.version.clone(),
-                path: self.module.path.clone(),
-                change: ModuleChange::JobFile,
-                at_ms: checkpoint::now_ms(),
-                requested_by: None,
-                reason: None,
-            });
+            history.push(module_record(
+                &self.module,
+                ModuleChange::JobFile,
+                None,
+                None,
+            ));
         }
         let cfg = &self.cfg;
         let uid: Arc<str> = cfg.operator.uid.as_str().into();
@@ -409,7 +452,7 @@ impl Job {
                         started_at_ms: checkpoint::now_ms(),
                     },
                     stats.clone(),
-                    Some(Arc::new(self.swapper())),
+                    Arc::new(self.control()),
                 )
                 .map_err(JobError::Worker)?,
             ),
@@ -463,6 +506,7 @@ impl Job {
             ack_rx,
             swaps,
             pending_savepoint: None,
+            savepoint_at_next: None,
             final_savepoint: None,
             pending_swap: None,
             probation: None,
@@ -557,6 +601,8 @@ struct Coordinator {
     swaps: Receiver<Request>,
     /// A savepoint waiting for the checkpoint in flight (or the probation) to end.
     pending_savepoint: Option<SavepointRequest>,
+    /// The savepoint the next checkpoint's committer writes.
+    savepoint_at_next: Option<SavepointRequest>,
     /// A savepoint to take at the end of the run (`stop`).
     final_savepoint: Option<SavepointRequest>,
     /// A swap waiting for the checkpoint in flight to complete.
@@ -727,10 +773,13 @@ impl Coordinator {
             if !more || stop {
                 break;
             }
-            if self.pending_savepoint.is_some() && self.probation.is_none() {
-                if let Some(req) = self.pending_savepoint.take() {
-                    self.savepoint(req, dead_letter)?;
-                }
+            // A savepoint is a checkpoint whose committer also snapshots the state.
+            if self.pending_savepoint.is_some()
+                && self.committing.is_none()
+                && self.probation.is_none()
+            {
+                self.savepoint_at_next = self.pending_savepoint.take();
+                self.checkpoint(dead_letter)?;
                 last_cp = Instant::now();
                 continue;
             }
@@ -778,43 +827,6 @@ impl Coordinator {
             });
         }
         self.checkpoint(dead_letter)
-    }
-
-    /// A savepoint of the running job: a checkpoint, a RocksDB checkpoint (hard links) of
-    /// the state as of it, and the savepoint written from that copy on a thread of its own
-    /// while processing goes on.
-    fn savepoint(
-        &mut self,
-        req: SavepointRequest,
-        dead_letter: &mut dyn Sink,
-    ) -> Result<(), JobError> {
-        self.checkpoint(dead_letter)?;
-        self.finish_commit()?;
-        let state_dir = &self.job.cfg.state.dir;
-        let copy = state_dir.with_extension(format!("savepoint-{}", self.next_id - 1));
-        if let Err(e) = self.job.db.copy_to(&copy) {
-            let _ = req
-                .reply
-                .send(Err(format!("cannot snapshot the state: {e}")));
-            return Ok(());
-        }
-        let groups = self.job.cfg.state.max_key_groups;
-        let version = self.job.module.info.version.clone();
-        std::thread::Builder::new()
-            .name("eddy-savepoint".into())
-            .spawn(move || {
-                let result = StateDb::open(&copy, groups)
-                    .map_err(|e| e.to_string())
-                    .and_then(|db| {
-                        crate::savepoint::write(&db, &req.dir, &version).map_err(|e| e.to_string())
-                    });
-                let _ = std::fs::remove_dir_all(&copy);
-                let _ = req
-                    .reply
-                    .send(result.map(|(m, summary)| taken(&req.dir, &m, summary, false)));
-            })
-            .map_err(|e| JobError::Worker(format!("cannot start the savepoint thread: {e}")))?;
-        Ok(())
     }
 
     /// Swaps the module in at a checkpoint barrier (see [`swap`]).
@@ -889,15 +901,12 @@ impl Coordinator {
         self.prepared = req.prepared;
         self.registered = req.registered;
         let m = &self.job.module;
-        self.history.push(ModuleRecord {
-            sha256: m.sha256.clone(),
-            version: m.info.version.clone(),
-            path: m.path.clone(),
-            change: ModuleChange::Swap,
-            at_ms: checkpoint::now_ms(),
-            requested_by: req.requested_by.clone(),
-            reason: None,
-        });
+        self.history.push(module_record(
+            m,
+            ModuleChange::Swap,
+            req.requested_by.clone(),
+            None,
+        ));
         self.stats.swaps.fetch_add(1, Ordering::Relaxed);
         self.stats.swap_pause_seconds.observe(pause);
         self.swap_pauses.push(pause);
@@ -956,6 +965,7 @@ impl Coordinator {
             let mut answers = 0;
             while answers < p {
                 match self.ack_rx.recv() {
+                    // A worker that misbehaved said so before it answers (one channel).
                     Ok(FromWorker::CutPassed { .. }) => answers += 1,
                     Ok(other) => self.note(other)?,
                     Err(_) => return Err(JobError::Worker("all workers stopped".into())),
@@ -1004,20 +1014,15 @@ impl Coordinator {
         self.prepared = p.old.prepared.clone();
         self.registered = p.old.registered.clone();
         let m = &self.job.module;
-        self.history.push(ModuleRecord {
-            sha256: m.sha256.clone(),
-            version: m.info.version.clone(),
-            path: m.path.clone(),
-            change: ModuleChange::Rollback,
-            at_ms: checkpoint::now_ms(),
-            requested_by: None,
-            reason: Some(format!("module {} {reason}", short(&failed.sha256))),
-        });
+        let why = format!("module {} {reason}", short(&failed.sha256));
+        self.history.push(module_record(
+            m,
+            ModuleChange::Rollback,
+            None,
+            Some(why.clone()),
+        ));
         self.stats.rollbacks.fetch_add(1, Ordering::Relaxed);
-        self.publish_module(Some(format!(
-            "rolled back: module {} {reason}",
-            short(&failed.sha256)
-        )));
+        self.publish_module(Some(format!("rolled back: {why}")));
         tracing::error!(operator = %self.job.cfg.operator.uid, failed = short(&failed.sha256),
             reinstated = short(&m.sha256), reason, records = p.routed,
             "the swapped-in module misbehaved on probation; swap rolled back, its records are processed again");
@@ -1029,7 +1034,8 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Shows the running module and its history in the admin API.
+    /// Shows the running module, its history and the last swap's problem (none after a
+    /// swap that stood) in the admin API.
     fn publish_module(&self, problem: Option<String>) {
         let m = &self.job.module;
         if let Ok(mut v) = self.stats.module.lock() {
@@ -1038,9 +1044,7 @@ impl Coordinator {
             v.sha256.clone_from(&m.sha256);
             v.states.clone_from(&m.info.states);
             v.history.clone_from(&self.history);
-            if problem.is_some() {
-                v.last_swap_problem = problem;
-            }
+            v.last_swap_problem = problem;
         }
     }
 
@@ -1170,6 +1174,19 @@ impl Coordinator {
             && id.is_multiple_of(u64::from(state.retain_every)))
         .then(|| (state.retained_dir(), state.retained_checkpoints));
         let retained = retain.is_some();
+        // A savepoint asked for at this checkpoint: written from a RocksDB checkpoint (hard
+        // links) taken right after the commit, before any later commit can change it.
+        let snapshot = self.savepoint_at_next.take().map(|req| {
+            (
+                req,
+                self.job
+                    .cfg
+                    .state
+                    .dir
+                    .with_extension(format!("savepoint-{id}")),
+                self.job.module.info.version.clone(),
+            )
+        });
         let handle = std::thread::Builder::new()
             .name("eddy-commit".into())
             .spawn(move || {
@@ -1204,6 +1221,9 @@ impl Coordinator {
                 fault::hit("after-commit");
                 if let Some((dir, keep)) = retain {
                     checkpoint::retain(&db, &dir, id, keep)?;
+                }
+                if let Some((req, copy, version)) = snapshot {
+                    write_savepoint_from_copy(&db, req, copy, version);
                 }
                 Ok(Committed {
                     took: t.elapsed(),

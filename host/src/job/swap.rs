@@ -1,6 +1,6 @@
 //! Hot swap: replacing the running operator's module without stopping the job.
 //!
-//! The [`Swapper`] does everything that can fail off the processing path: it stores the
+//! The [`JobControl`] does everything that can fail off the processing path: it stores the
 //! component in the job's module folder (`modules/<sha256>.wasm` beside the state, so that
 //! a restart can load it again), compiles it, checks its state descriptors against the
 //! running module's ([`check_compatible`]), runs its `init` with the job's configuration on
@@ -76,7 +76,7 @@ pub enum Request {
 /// Swaps the module of a running job and takes its savepoints; cheap to clone. See the
 /// module docs.
 #[derive(Clone)]
-pub struct Swapper {
+pub struct JobControl {
     pub(super) tx: Sender<Request>,
     pub(super) runtime: Arc<Runtime>,
     pub(super) db: Arc<StateDb>,
@@ -87,13 +87,15 @@ pub struct Swapper {
     pub(super) stats: Arc<Stats>,
 }
 
-impl std::fmt::Debug for Swapper {
+impl std::fmt::Debug for JobControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Swapper").field("uid", &self.uid).finish()
+        f.debug_struct("JobControl")
+            .field("uid", &self.uid)
+            .finish()
     }
 }
 
-impl Control for Swapper {
+impl Control for JobControl {
     fn savepoint(&self, dir: PathBuf, stop: bool) -> Result<SavepointTaken, String> {
         if dir.join(crate::savepoint::MANIFEST).exists() {
             return Err(format!(
@@ -127,7 +129,7 @@ impl Control for Swapper {
     }
 }
 
-impl Swapper {
+impl JobControl {
     fn try_swap(
         &self,
         module: SwapModule,

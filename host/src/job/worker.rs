@@ -110,12 +110,11 @@ pub enum FromWorker {
         /// What the module did.
         error: String,
     },
-    /// The answer to [`ToWorker::Cut`]: whether the worker is still good.
+    /// The answer to [`ToWorker::Cut`]: everything before it is processed (a worker that
+    /// misbehaved sent [`FromWorker::Misbehaved`] before this).
     CutPassed {
         /// Worker index.
         worker: usize,
-        /// False when it has misbehaved.
-        passed: bool,
     },
     /// The worker runs the previous module again, from the last checkpoint's state.
     RolledBack {
@@ -137,7 +136,7 @@ impl std::fmt::Debug for FromWorker {
             FromWorker::Misbehaved { worker, error } => {
                 write!(f, "Misbehaved({worker}, {error})")
             }
-            FromWorker::CutPassed { worker, passed } => write!(f, "CutPassed({worker}, {passed})"),
+            FromWorker::CutPassed { worker } => write!(f, "CutPassed({worker})"),
             FromWorker::RolledBack { worker } => write!(f, "RolledBack({worker})"),
             FromWorker::Fatal(e) => write!(f, "Fatal({e})"),
         }
@@ -194,13 +193,13 @@ struct HeldOutput {
     key: Vec<u8>,
     value: Vec<u8>,
     headers: Vec<(String, String)>,
-    stream: Arc<str>,
+    stream: String,
     position: u64,
     index: u32,
 }
 
 impl HeldOutput {
-    fn new(r: &OutputRecord<'_>, stream: Arc<str>) -> HeldOutput {
+    fn new(r: &OutputRecord<'_>) -> HeldOutput {
         HeldOutput {
             key: r.key.to_vec(),
             value: r.value.to_vec(),
@@ -209,7 +208,7 @@ impl HeldOutput {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            stream,
+            stream: r.origin.stream.to_string(),
             position: r.origin.position,
             index: r.origin.index,
         }
@@ -451,10 +450,7 @@ impl Worker {
                     Ok(())
                 }
                 Some(ToWorker::Cut) => {
-                    let _ = tx.send(FromWorker::CutPassed {
-                        worker: self.index,
-                        passed: !self.halted,
-                    });
+                    let _ = tx.send(FromWorker::CutPassed { worker: self.index });
                     Ok(())
                 }
                 Some(ToWorker::Release) => self.release(),
@@ -626,7 +622,7 @@ impl Worker {
             },
         };
         match self.probation.as_mut() {
-            Some(p) => p.held.push((true, HeldOutput::new(&out, stream.clone()))),
+            Some(p) => p.held.push((true, HeldOutput::new(&out))),
             None => self.dead_letter.write(&[out])?,
         }
         self.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
@@ -731,13 +727,9 @@ impl Worker {
             })
             .collect();
         match self.probation.as_mut() {
-            Some(p) => {
-                for (o, e) in outputs.iter().zip(&decoded.emits) {
-                    let stream = records[e.record as usize].source as usize;
-                    let stream = self.streams.get(stream).cloned().unwrap_or_default();
-                    p.held.push((false, HeldOutput::new(o, stream)));
-                }
-            }
+            Some(p) => p
+                .held
+                .extend(outputs.iter().map(|o| (false, HeldOutput::new(o)))),
             None => self.sink.write(&outputs)?,
         }
         super::fault::hit("after-emit");

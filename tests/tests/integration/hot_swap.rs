@@ -370,12 +370,12 @@ fn kill_9_in_the_middle_of_a_swap_restarts_consistently() {
     let (running, v2) = crash_around_a_swap("after-swap:1");
     assert_eq!(running, v1);
     assert!(v2.is_empty(), "{v2:?}");
-    // Aborted after probation released v2's outputs, before a checkpoint named v2: the
-    // restart runs v1 from the rollback point; the released outputs stand (a replay's are
-    // dropped by their ids), every count exact.
-    let (running, v2) = crash_around_a_swap("after-release:1");
+    // Aborted right after probation released v2's held outputs (some may have reached the
+    // stream, some not), before a checkpoint named v2: the restart runs v1 from the
+    // rollback point; released outputs stand (a replay's are dropped by their ids) and
+    // every count is exact either way (`assert_exact`).
+    let (running, _) = crash_around_a_swap("after-release:1");
     assert_eq!(running, v1);
-    assert!(v2.len() < 8000, "{}", v2.len());
 }
 
 #[test]
