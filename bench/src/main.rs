@@ -69,6 +69,10 @@ struct Args {
     /// RocksDB scan of the same state.
     #[arg(long)]
     savepoint: bool,
+    /// Milliseconds of load before each swap of --swap (a schema-changing swap migrates
+    /// every key seen so far: give it time to see them all).
+    #[arg(long, default_value_t = 300)]
+    swap_after: u64,
     /// The module swapped in and out with `--module` for --swap.
     #[arg(long, default_value = "target/operators/word_count_v2.wasm")]
     swap_module: PathBuf,
@@ -436,6 +440,7 @@ fn count_descriptor() -> Descriptor {
         kind: StateKind::Value,
         schema_version: 1,
         ttl_ms: None,
+        codec: None,
     }
 }
 
@@ -554,7 +559,7 @@ dir = "state"
     let started = Instant::now();
     let in_at_start = stats.records_in.load(std::sync::atomic::Ordering::Relaxed);
     for i in 0..n {
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(args.swap_after));
         let to = &modules[(i as usize + 1) % 2];
         match control.swap(SwapModule::Path(to.clone()), Some("eddy-bench".into())) {
             SwapOutcome::Swapped { pause_ms, .. } => {

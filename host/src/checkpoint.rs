@@ -152,7 +152,12 @@ pub fn commit(
     })?;
     let mut value = Sha256::digest(&json).to_vec();
     value.extend_from_slice(&json);
-    db.commit(ops, &[(META_NAME, value)])?;
+    // A swap that migrated state: the registry takes the new schema versions together
+    // with the migrated values.
+    let schema = db.schema_updates(&record.operator_uid, &record.states)?;
+    let mut meta: Vec<(&str, Vec<u8>)> = vec![(META_NAME, value)];
+    meta.extend(schema.iter().map(|(name, e)| (name.as_str(), e.clone())));
+    db.commit(ops, &meta)?;
     Ok(())
 }
 

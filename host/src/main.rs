@@ -116,7 +116,8 @@ enum SavepointAction {
         dir: PathBuf,
     },
     /// Prints the entries of one state as JSON lines: key, map key (map state), value or
-    /// items (list state); bytes that are not UTF-8 as {"base64": …}.
+    /// items (list state). Values, map keys and items of a state with codec json appear as
+    /// the JSON they hold; other bytes as a string when UTF-8, else {"base64": …}.
     Dump {
         /// The savepoint folder.
         dir: PathBuf,
@@ -528,7 +529,7 @@ fn savepoint_bootstrap(
     positions: &[String],
 ) -> anyhow::Result<()> {
     use eddy_host::io::json_to_bytes;
-    use eddy_host::savepoint::{BootstrapTarget, Entry};
+    use eddy_host::savepoint::{BootstrapTarget, Entry, dump_to_bytes};
     use eddy_host::state::StateKind;
     let cfg = JobConfig::load(job)?;
     let module = Runtime::new(None)?.load(&cfg.operator.module)?;
@@ -560,26 +561,28 @@ fn savepoint_bootstrap(
             let at = || format!("{file} line {}", i + 1);
             let v: serde_json::Value =
                 serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
-            let bytes = |field: &str| {
-                json_to_bytes(&v[field]).ok_or_else(|| {
-                    anyhow::anyhow!("{}: `{field}` must be a string or {{\"base64\": …}}", at())
-                })
+            // Values, map keys and list items in the state's codec (JSON as JSON); record
+            // keys are bytes.
+            let coded = |field: &serde_json::Value, what: &str| {
+                dump_to_bytes(d, field).map_err(|e| anyhow::anyhow!("{}: `{what}`: {e}", at()))
             };
             let value = if d.kind == StateKind::List {
                 let items = v["items"]
                     .as_array()
                     .ok_or_else(|| anyhow::anyhow!("{}: list state needs `items`", at()))?
                     .iter()
-                    .map(|i| json_to_bytes(i).ok_or_else(|| anyhow::anyhow!("{}: bad item", at())))
+                    .map(|i| coded(i, "items"))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 eddy_host::state::keys::encode_list(&items)
             } else {
-                bytes("value")?
+                coded(&v["value"], "value")?
             };
             entries.push(Entry {
-                key: bytes("key")?,
+                key: json_to_bytes(&v["key"]).ok_or_else(|| {
+                    anyhow::anyhow!("{}: `key` must be a string or {{\"base64\": …}}", at())
+                })?,
                 map_key: (d.kind == StateKind::Map)
-                    .then(|| bytes("map-key"))
+                    .then(|| coded(&v["map-key"], "map-key"))
                     .transpose()?,
                 value,
             });
@@ -634,10 +637,11 @@ fn savepoint_inspect(dir: &std::path::Path) -> anyhow::Result<()> {
         for st in &op.states {
             let d = &st.descriptor;
             println!(
-                "  state {} ({} state, schema v{}): {} entries, {} bytes in {} files",
+                "  state {} ({} state, schema v{}, codec {}): {} entries, {} bytes in {} files",
                 d.name,
                 d.kind,
                 d.schema_version,
+                d.codec.as_deref().unwrap_or("unknown"),
                 st.entries(),
                 st.bytes(),
                 st.files.len()
@@ -675,7 +679,16 @@ fn savepoint_dump(
                 .join(", ")
         );
     };
-    let kind = st.descriptor.kind;
+    let d = &st.descriptor;
+    let kind = d.kind;
+    let coded = |b: &[u8], key: &[u8]| {
+        eddy_host::savepoint::bytes_to_dump(d, b).map_err(|why| {
+            eddy_host::savepoint::SavepointError::Refused(format!(
+                "key {}: {why}",
+                String::from_utf8_lossy(key)
+            ))
+        })
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for file in &st.files {
         eddy_host::savepoint::read_file(
@@ -688,13 +701,16 @@ fn savepoint_dump(
                 }
                 let mut line = serde_json::json!({ "key": bytes_to_json(&e.key) });
                 if let Some(mk) = &e.map_key {
-                    line["map-key"] = bytes_to_json(mk);
+                    line["map-key"] = coded(mk, &e.key)?;
                 }
                 if kind == eddy_host::state::StateKind::List {
                     let items = eddy_host::state::keys::decode_list(&e.value).unwrap_or_default();
-                    line["items"] = items.iter().map(|i| bytes_to_json(i)).collect();
+                    line["items"] = items
+                        .iter()
+                        .map(|i| coded(i, &e.key))
+                        .collect::<Result<_, _>>()?;
                 } else {
-                    line["value"] = bytes_to_json(&e.value);
+                    line["value"] = coded(&e.value, &e.key)?;
                 }
                 writeln!(out, "{line}").map_err(|source| eddy_host::savepoint::SavepointError::Io {
                     path: "stdout".into(),
@@ -733,8 +749,13 @@ fn inspect_module(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
             .ttl_ms
             .map(|t| format!(", ttl {t} ms"))
             .unwrap_or_default();
+        let codec = s
+            .codec
+            .as_deref()
+            .map(|c| format!(", codec {c}"))
+            .unwrap_or_default();
         println!(
-            "  [{h}] {} ({} state, schema v{}{ttl})",
+            "  [{h}] {} ({} state, schema v{}{codec}{ttl})",
             s.name, s.kind, s.schema_version
         );
     }

@@ -163,6 +163,38 @@ pub struct Summary {
     pub migrated: u64,
 }
 
+/// One stored value, map key or list item of state `d` as `eddy savepoint dump` prints
+/// it: the JSON it holds when the state's codec is JSON; else its bytes, as a string when
+/// they are UTF-8 and `{"base64": …}` otherwise.
+pub fn bytes_to_dump(d: &Descriptor, b: &[u8]) -> Result<serde_json::Value, String> {
+    if d.is_json() {
+        serde_json::from_slice(b).map_err(|e| {
+            format!(
+                "state `{}` declares codec json, but holds bytes that are not JSON ({e}): {}",
+                d.name,
+                crate::io::bytes_to_json(b)
+            )
+        })
+    } else {
+        Ok(crate::io::bytes_to_json(b))
+    }
+}
+
+/// The inverse of [`bytes_to_dump`], for `eddy savepoint bootstrap`.
+pub fn dump_to_bytes(d: &Descriptor, v: &serde_json::Value) -> Result<Vec<u8>, String> {
+    if d.is_json() {
+        serde_json::to_vec(v).map_err(|e| e.to_string())
+    } else {
+        crate::io::json_to_bytes(v).ok_or_else(|| {
+            format!(
+                "state `{}` (codec {}) takes bytes: a string or {{\"base64\": …}}",
+                d.name,
+                d.codec.as_deref().unwrap_or("unknown")
+            )
+        })
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SavepointError + '_ {
     move |source| SavepointError::Io {
         path: path.to_path_buf(),
@@ -698,7 +730,15 @@ pub fn restore(
                         op.uid, d.name, d.kind, s.descriptor.kind
                     )));
                 }
-                Some((h, _)) => plan.push((s, h)),
+                Some((h, d)) => {
+                    if let Some(why) = d.codec_conflict(&s.descriptor) {
+                        return Err(SavepointError::Refused(format!(
+                            "operator `{}`: {why}",
+                            op.uid
+                        )));
+                    }
+                    plan.push((s, h));
+                }
                 None => unclaimed.push(format!("`{}` of operator `{}`", s.descriptor.name, op.uid)),
             }
         }

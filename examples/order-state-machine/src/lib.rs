@@ -12,11 +12,12 @@
 //! the same id starts over. A value that is not such JSON, or whose `order` differs from the
 //! record key, is an error: the host dead-letters that record.
 
-use eddy_sdk::{Context, Error, Operator, Record, StateRegistry, ValueState};
+use eddy_sdk::{Codec, Context, Error, Operator, Record, StateRegistry, ValueState};
 use serde::{Deserialize, Serialize};
 
-/// Where an order is. Stored with postcard, which encodes the variant's position: add new
-/// variants at the end only (or bump the state's schema version and migrate).
+/// Where an order is. Stored as JSON (`"paid"`), so that `eddy savepoint dump` shows it
+/// and `bootstrap` can set it: variants may be added anywhere; renaming one needs a schema
+/// version bump and a `migrate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OrderStatus {
@@ -120,7 +121,7 @@ impl Operator for OrderStateMachine {
 
     fn open(states: &mut StateRegistry) -> Self {
         Self {
-            status: states.value("status"),
+            status: states.declare("status").codec(Codec::Json).value(),
         }
     }
 

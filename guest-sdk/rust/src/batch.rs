@@ -655,6 +655,7 @@ mod tests {
                 kind,
                 schema_version: 1,
                 ttl_ms: None,
+                codec: None,
             })
             .collect()
     }

@@ -147,6 +147,14 @@ impl<'a> Context<'a> {
     // -- state plumbing for the typed handles ------------------------------------------
 
     /// The error for a failed call on state `handle`, naming the state.
+    /// The codec of state `handle`.
+    pub(crate) fn codec(&self, handle: u32) -> crate::state::Codec {
+        self.states
+            .get(handle as usize)
+            .map(StateDescriptor::codec)
+            .unwrap_or_default()
+    }
+
     pub(crate) fn state_error(
         &self,
         handle: u32,

@@ -68,9 +68,9 @@ pub use context::{Context, LogLevel, log};
 pub use error::{Error, ErrorKind, StateError};
 pub use record::{Headers, Record};
 pub use state::{
-    AggregateFunction, AggregatingState, ListState, MapEntries, MapKeys, MapState, OperatorInfo,
-    ReducingState, StateBuilder, StateDescriptor, StateKind, StateRegistry, ValueState,
-    encode_value, migrate_value,
+    AggregateFunction, AggregatingState, Codec, ListState, MapEntries, MapKeys, MapState,
+    OperatorInfo, ReducingState, StateBuilder, StateDescriptor, StateKind, StateRegistry,
+    ValueState, encode_value, migrate_value,
 };
 
 /// The generated bindings of the operator contract (one place owns them; operator crates

@@ -54,7 +54,7 @@ use crate::context::LogLevel;
 use crate::error::{Error, StateError};
 use crate::host::{EntryPage, HostState, KeyPage};
 use crate::runtime::Runtime;
-use crate::state::{OperatorInfo, StateDescriptor, StateKind};
+use crate::state::{Codec, OperatorInfo, StateDescriptor, StateKind};
 
 /// The most entries or keys one map page holds, whatever the operator asks for (the host
 /// caps pages too).
@@ -338,6 +338,16 @@ impl<Op: Operator> Harness<Op> {
         Ok(output.emits)
     }
 
+    /// The codec of state `name` (postcard when undeclared; `handle` reports that).
+    fn codec(&self, name: &str) -> Codec {
+        self.info
+            .states
+            .iter()
+            .find(|state| state.name == name)
+            .map(StateDescriptor::codec)
+            .unwrap_or_default()
+    }
+
     fn handle(&self, name: &str, kind: StateKind) -> Result<u32, Error> {
         let declared = || {
             self.info
@@ -367,7 +377,7 @@ impl<Op: Operator> Harness<Op> {
         self.store
             .values
             .get(&(handle, key.as_ref().to_vec()))
-            .map(|bytes| decode(state, bytes))
+            .map(|bytes| decode(self.codec(state), state, bytes))
             .transpose()
     }
 
@@ -379,7 +389,7 @@ impl<Op: Operator> Harness<Op> {
         value: &T,
     ) -> Result<(), Error> {
         let handle = self.handle(state, StateKind::Value)?;
-        let bytes = postcard::to_allocvec(value)?;
+        let bytes = self.codec(state).encode(value)?;
         self.store
             .values
             .insert((handle, key.as_ref().to_vec()), bytes);
@@ -394,12 +404,12 @@ impl<Op: Operator> Harness<Op> {
         map_key: &Q,
     ) -> Result<Option<V>, Error> {
         let handle = self.handle(state, StateKind::Map)?;
-        let map_key = postcard::to_allocvec(map_key)?;
+        let map_key = self.codec(state).encode(map_key)?;
         self.store
             .maps
             .get(&(handle, key.as_ref().to_vec()))
             .and_then(|map| map.get(&map_key))
-            .map(|bytes| decode(state, bytes))
+            .map(|bytes| decode(self.codec(state), state, bytes))
             .transpose()
     }
 
@@ -415,7 +425,12 @@ impl<Op: Operator> Harness<Op> {
             .get(&(handle, key.as_ref().to_vec()))
             .into_iter()
             .flatten()
-            .map(|(k, v)| Ok((decode(state, k)?, decode(state, v)?)))
+            .map(|(k, v)| {
+                Ok((
+                    decode(self.codec(state), state, k)?,
+                    decode(self.codec(state), state, v)?,
+                ))
+            })
             .collect()
     }
 
@@ -431,7 +446,7 @@ impl<Op: Operator> Harness<Op> {
             .get(&(handle, key.as_ref().to_vec()))
             .into_iter()
             .flatten()
-            .map(|bytes| decode(state, bytes))
+            .map(|bytes| decode(self.codec(state), state, bytes))
             .collect()
     }
 
@@ -449,8 +464,10 @@ impl<Op: Operator> Harness<Op> {
     }
 }
 
-fn decode<T: DeserializeOwned>(state: &str, bytes: &[u8]) -> Result<T, Error> {
-    postcard::from_bytes(bytes).map_err(|error| Error::failed(format!("state `{state}`: {error}")))
+fn decode<T: DeserializeOwned>(codec: Codec, state: &str, bytes: &[u8]) -> Result<T, Error> {
+    codec
+        .decode(bytes)
+        .map_err(|error| Error::failed(format!("state `{state}`: {error}")))
 }
 
 fn index_u32(index: usize) -> u32 {

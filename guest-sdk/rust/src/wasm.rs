@@ -151,6 +151,7 @@ fn to_wit(state: StateDescriptor) -> wit_types::StateDescriptor {
         },
         schema_version: state.schema_version,
         ttl_ms: state.ttl_ms,
+        codec: state.codec,
     }
 }
 
@@ -164,6 +165,7 @@ fn from_wit(state: wit_types::StateDescriptor) -> StateDescriptor {
         },
         schema_version: state.schema_version,
         ttl_ms: state.ttl_ms,
+        codec: state.codec,
     }
 }
 

@@ -475,6 +475,7 @@ fn migrate_is_unsupported_by_default() {
         kind: StateKind::Value,
         schema_version: 2,
         ttl_ms: None,
+        codec: None,
     };
     let error = Probe::migrate(&state, 1, b"").unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unsupported);

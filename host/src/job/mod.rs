@@ -282,6 +282,17 @@ fn module_record(
     }
 }
 
+/// The worker (of `p`) that owns key group `kg` (of `groups`): contiguous ranges.
+fn worker_of(kg: u16, p: usize, groups: u32) -> usize {
+    kg as usize * p / groups as usize
+}
+
+/// The key groups worker `w` (of `p`) owns: those with [`worker_of`] = `w`.
+fn key_groups_of(w: usize, p: usize, groups: u32) -> std::ops::Range<u32> {
+    let first = |w: usize| (w * groups as usize).div_ceil(p) as u32;
+    first(w)..first(w + 1)
+}
+
 /// The module the last checkpoint says was swapped in, when the job file still names a
 /// module that the swap replaced (the job file is then outdated, not a new choice).
 fn swapped_in<'a>(cp: &'a CheckpointRecord, from_job_file: &str) -> Option<&'a ModuleRecord> {
@@ -488,6 +499,7 @@ impl Job {
                 dead_letters.make(),
                 stats.clone(),
                 cfg.operator.batch_size as usize,
+                key_groups_of(index, p, cfg.state.max_key_groups),
             );
             let (tx, rx) = mpsc::sync_channel::<ToWorker>(4);
             let ack = ack_tx.clone();
@@ -721,7 +733,7 @@ impl Coordinator {
                     0
                 } else {
                     // Flink's assignment: contiguous key-group ranges per worker.
-                    key_group(&r.key, groups) as usize * p / groups as usize
+                    worker_of(key_group(&r.key, groups), p, groups)
                 };
                 routed[w].push(r);
             }
@@ -832,17 +844,20 @@ impl Coordinator {
     /// Swaps the module in at a checkpoint barrier (see [`swap`]).
     fn swap(&mut self, req: SwapRequest, dead_letter: &mut dyn Sink) -> Result<(), JobError> {
         // Checked against the module running now (another swap may have come first).
-        if let Err(reason) =
-            swap::check_compatible(&self.job.module.info.states, &req.module.info.states)
-        {
-            let _ = req.reply.send(SwapOutcome::Refused { reason });
-            return Ok(());
-        }
+        let migrations =
+            match swap::check_compatible(&self.job.module.info.states, &req.module.info.states) {
+                Ok(m) => m,
+                Err(reason) => {
+                    let _ = req.reply.send(SwapOutcome::Refused { reason });
+                    return Ok(());
+                }
+            };
         let started = Instant::now();
         let p = self.to_workers.len();
         let to = Arc::new(SwapTo {
             prepared: req.prepared.clone(),
             registered: req.registered.clone(),
+            migrations,
             probation: Some((
                 Arc::new(std::sync::atomic::AtomicU64::new(0)),
                 self.job.cfg.operator.swap_max_failures,
@@ -851,6 +866,7 @@ impl Coordinator {
         let old = Arc::new(SwapTo {
             prepared: self.prepared.clone(),
             registered: self.registered.clone(),
+            migrations: Vec::new(),
             probation: None,
         });
         // The rollback point: its record names the module that ran so far. Each worker
@@ -1342,4 +1358,27 @@ fn poison_to_dead_letter(
         },
     }])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_group_ranges_match_the_routing() {
+        for groups in [1u32, 7, 128, 1000] {
+            for p in 1..=9usize {
+                let mut next = 0;
+                for w in 0..p {
+                    let r = key_groups_of(w, p, groups);
+                    assert_eq!(r.start, next, "contiguous: {groups} groups, {p} workers");
+                    next = r.end;
+                    for kg in r {
+                        assert_eq!(worker_of(kg as u16, p, groups), w);
+                    }
+                }
+                assert_eq!(next, groups);
+            }
+        }
+    }
 }

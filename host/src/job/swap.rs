@@ -10,9 +10,11 @@
 //! 1. It waits until no checkpoint is in flight, then takes one (the rollback point; its
 //!    record names the old module).
 //! 2. Every worker replaces its instance, keeping its cached state (moved to the new
-//!    handles) and the drain of that checkpoint in progress. If any worker cannot start the
-//!    new module, every worker goes back to the old one (no record was processed in
-//!    between) and the request is refused.
+//!    handles) and the drain of that checkpoint in progress, and migrates the states whose
+//!    schema version changed ([`Migration`]: every value of its key groups through the new
+//!    module's `migrate`). If any worker cannot start the new module or migrate, every
+//!    worker goes back to the old one (no record was processed in between) and the request
+//!    is refused.
 //! 3. Probation: for its first `swap-probation-records` records the new module's outputs
 //!    are held back in the workers, no checkpoint is taken, and the coordinator keeps a
 //!    copy of every record it routes. A failed call beyond `swap-max-failures` rolls back:
@@ -154,7 +156,7 @@ impl JobControl {
                 short(&module.sha256)
             ));
         }
-        check_compatible(&running.states, &module.info.states)?;
+        let migrations = check_compatible(&running.states, &module.info.states)?;
         // `init` with the job's configuration, on an instance without state: a module
         // that cannot start is refused before anything changes.
         let probe = self
@@ -167,9 +169,32 @@ impl JobControl {
         instance.init(&self.config_json).map_err(|e| {
             format!("the new module fails `init` with the job's [operator] config: {e}")
         })?;
+        // A schema change: `migrate` is tried on some stored values first, so that a
+        // module that cannot migrate is refused here rather than rolled back.
+        for m in &migrations {
+            let Some(stored) = self
+                .db
+                .lookup(&self.uid, &m.state.name)
+                .map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            let samples = self
+                .db
+                .sample_values(stored, MIGRATION_SAMPLES)
+                .map_err(|e| e.to_string())?;
+            for v in samples {
+                instance.migrate(&m.state, m.from, &v).map_err(|e| {
+                    format!(
+                        "the new module cannot migrate state `{}` from schema version {} to {}: {e}; give it a `migrate` that covers version {}, or keep schema version {}",
+                        m.state.name, m.from, m.state.schema_version, m.from, m.from
+                    )
+                })?;
+            }
+        }
         let registered = self
             .db
-            .register(&self.uid, &module.info.states)
+            .register_migrating(&self.uid, &module.info.states)
             .map_err(|e| e.to_string())?;
         let prepared = Arc::new(
             self.runtime
@@ -224,12 +249,29 @@ pub fn store_module(dir: &Path, bytes: &[u8]) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// A state whose schema version a swap changes: every worker rewrites its values with the
+/// new module's `migrate` right after the swap, before the new module processes a record.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// The state's handle in the new module.
+    pub handle: u32,
+    /// Its descriptor in the new module.
+    pub state: Descriptor,
+    /// The schema version its values are stored with.
+    pub from: u32,
+}
+
 /// Whether a module with states `new` can take over from one with states `running`: every
-/// running state must be declared again with the same kind and schema version (a swap does
-/// not migrate state); new states start empty. The error says which state and what to do.
-pub fn check_compatible(running: &[Descriptor], new: &[Descriptor]) -> Result<(), String> {
+/// running state must be declared again with the same kind; one whose schema version
+/// changes is migrated (returned); new states start empty. The error says which state and
+/// what to do.
+pub fn check_compatible(
+    running: &[Descriptor],
+    new: &[Descriptor],
+) -> Result<Vec<Migration>, String> {
+    let mut migrations = Vec::new();
     for r in running {
-        let Some(n) = new.iter().find(|n| n.name == r.name) else {
+        let Some((handle, n)) = new.iter().enumerate().find(|(_, n)| n.name == r.name) else {
             return Err(format!(
                 "the new module does not declare state `{}` ({} state) that the running module keeps; a swap keeps every state: declare it in the new module (unused if need be)",
                 r.name, r.kind
@@ -241,15 +283,22 @@ pub fn check_compatible(running: &[Descriptor], new: &[Descriptor]) -> Result<()
                 r.name, n.kind, r.kind
             ));
         }
+        if let Some(why) = n.codec_conflict(r) {
+            return Err(why);
+        }
         if n.schema_version != r.schema_version {
-            return Err(format!(
-                "the new module changes the schema version of state `{}` from {} to {}; a swap does not migrate state: keep schema version {}, or upgrade through a savepoint so that `migrate` runs",
-                r.name, r.schema_version, n.schema_version, r.schema_version
-            ));
+            migrations.push(Migration {
+                handle: handle as u32,
+                state: n.clone(),
+                from: r.schema_version,
+            });
         }
     }
-    Ok(())
+    Ok(migrations)
 }
+
+/// Stored values a swap's migration is tried on before the swap is accepted.
+const MIGRATION_SAMPLES: usize = 64;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -263,6 +312,7 @@ mod tests {
             kind,
             schema_version: v,
             ttl_ms: None,
+            codec: None,
         }
     }
 
@@ -277,7 +327,7 @@ mod tests {
             d("seen", StateKind::Map, 1),
             d("count", StateKind::Value, 1),
         ];
-        check_compatible(&running, &reordered).unwrap();
+        assert!(check_compatible(&running, &reordered).unwrap().is_empty());
         let e = check_compatible(&running, &[d("count", StateKind::Value, 1)]).unwrap_err();
         assert!(
             e.contains("state `seen`") && e.contains("declare it"),
@@ -292,15 +342,33 @@ mod tests {
             e.contains("`count` as map state") && e.contains("stored as value state"),
             "{e}"
         );
-        let e = check_compatible(
+        let m = check_compatible(
             &running,
             &[
-                d("count", StateKind::Value, 2),
                 d("seen", StateKind::Map, 1),
+                d("count", StateKind::Value, 2),
             ],
         )
-        .unwrap_err();
-        assert!(e.contains("from 1 to 2"), "{e}");
+        .unwrap();
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!((m[0].handle, m[0].from), (1, 1));
+        assert_eq!(m[0].state, d("count", StateKind::Value, 2));
+        // A codec change needs a schema-version change (and so a `migrate`).
+        let coded = |codec: &str, v| Descriptor {
+            codec: Some(codec.into()),
+            ..d("count", StateKind::Value, v)
+        };
+        let e = check_compatible(&[coded("postcard", 1)], &[coded("json", 1)]).unwrap_err();
+        assert!(
+            e.contains("codec postcard") && e.contains("bump the schema version"),
+            "{e}"
+        );
+        assert_eq!(
+            check_compatible(&[coded("postcard", 1)], &[coded("json", 2)])
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use foldhash::fast::RandomState;
 
+use super::swap::Migration;
 use super::{JobError, Stats};
 use crate::io::{Durable, Origin, OutputRecord, Sink, SourceRecord};
 use crate::runtime::batch::{self, Encoder};
@@ -60,6 +61,8 @@ pub struct SwapTo {
     pub prepared: Arc<Prepared<OperatorContext>>,
     /// Its states, by handle.
     pub registered: Vec<RegisteredState>,
+    /// States whose values the new module migrates before it processes a record.
+    pub migrations: Vec<Migration>,
     /// For a swap: the failed calls so far over all workers, and how many are allowed.
     pub probation: Option<(Arc<AtomicU64>, u64)>,
 }
@@ -165,6 +168,8 @@ pub struct Worker {
     pub stats: Arc<Stats>,
     /// Records per `process` call.
     pub batch_size: usize,
+    /// The key groups this worker owns (the coordinator routes their records here).
+    pub key_groups: std::ops::Range<u32>,
     encoder: Encoder,
     value_handles: Vec<u32>,
     is_value: Vec<bool>,
@@ -215,6 +220,61 @@ impl HeldOutput {
     }
 }
 
+/// Runs a swap's migrations on the new instance (see [`Migration`]): every value of each
+/// state in `groups` goes through the instance's `migrate`. All or nothing: on an error
+/// the changes are undone and the instance's host comes back with the error.
+#[allow(clippy::type_complexity)]
+fn migrate(
+    mut inst: Instance<OperatorContext>,
+    migrations: &[Migration],
+    groups: std::ops::Range<u32>,
+) -> Result<Instance<OperatorContext>, (String, Box<OperatorContext>)> {
+    if migrations.is_empty() {
+        return Ok(inst);
+    }
+    let started = Instant::now();
+    // The state leaves the instance while `migrate` calls run on it.
+    let db = inst.host().keyed.db().clone();
+    let empty = crate::state::KeyedState::new(db, Vec::new(), 0);
+    let mut keyed = std::mem::replace(&mut inst.host().keyed, empty);
+    keyed.begin();
+    let mut result = Ok(0u64);
+    for m in migrations {
+        match keyed.migrate(m.handle, groups.clone(), |v| {
+            inst.migrate(&m.state, m.from, v).map_err(|e| e.to_string())
+        }) {
+            Ok(n) => result = result.map(|total| total + n),
+            Err(e) => {
+                result = Err(format!(
+                    "its `migrate` failed on state `{}` (schema version {} to {}): {e}",
+                    m.state.name, m.from, m.state.schema_version
+                ));
+                break;
+            }
+        }
+    }
+    match result {
+        Ok(n) => {
+            keyed.commit();
+            inst.host().keyed = keyed;
+            tracing::info!(
+                values = n,
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                first_group = groups.start,
+                end_group = groups.end,
+                "state migrated"
+            );
+            Ok(inst)
+        }
+        Err(why) => {
+            keyed.rollback();
+            let mut host = inst.into_host();
+            host.keyed = keyed;
+            Err((why, Box::new(host)))
+        }
+    }
+}
+
 impl Worker {
     /// A worker around an instance that has already run `init`.
     #[allow(clippy::too_many_arguments)]
@@ -229,6 +289,7 @@ impl Worker {
         dead_letter: Box<dyn Sink>,
         stats: Arc<Stats>,
         batch_size: usize,
+        key_groups: std::ops::Range<u32>,
     ) -> Worker {
         let mut w = Worker {
             index,
@@ -241,6 +302,7 @@ impl Worker {
             dead_letter,
             stats,
             batch_size: batch_size.max(1),
+            key_groups,
             encoder: Encoder::default(),
             value_handles: Vec::new(),
             is_value: Vec::new(),
@@ -301,7 +363,9 @@ impl Worker {
                 format!("state id {id} is not among the new module's states"),
                 Box::new(host),
             )),
-            Ok(()) => self.build(&to.prepared, host),
+            Ok(()) => self
+                .build(&to.prepared, host)
+                .and_then(|inst| migrate(inst, &to.migrations, self.key_groups.clone())),
         };
         match result {
             Ok(inst) => {

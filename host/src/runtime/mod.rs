@@ -33,11 +33,11 @@ use crate::config::Limits;
 use crate::state::{Descriptor, StateKind};
 
 /// The WIT package version this host implements; components must export
-/// `eddy:operator/operator@0.1.x`.
-pub const WIT_VERSION: &str = "0.1.0";
+/// `eddy:operator/operator@0.2.x`.
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// The export an operator component must have.
-pub const OPERATOR_EXPORT: &str = "eddy:operator/operator@0.1.0";
+pub const OPERATOR_EXPORT: &str = "eddy:operator/operator@0.2.0";
 
 /// How often the epoch ticks; the unit of `max-call-time`.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -251,7 +251,7 @@ impl Runtime {
         let exports: Vec<&str> = ty.exports(&self.engine).map(|(n, _)| n).collect();
         if !exports
             .iter()
-            .any(|name| name.starts_with("eddy:operator/operator@0.1."))
+            .any(|name| name.starts_with("eddy:operator/operator@0.2."))
         {
             return Err(invalid(format!(
                 "exports no {OPERATOR_EXPORT_PATTERN} (it exports: {}); build it against wit/ of this eddy (package eddy:operator@{WIT_VERSION})",
@@ -361,7 +361,7 @@ impl Runtime {
     }
 }
 
-const OPERATOR_EXPORT_PATTERN: &str = "eddy:operator/operator@0.1.x";
+const OPERATOR_EXPORT_PATTERN: &str = "eddy:operator/operator@0.2.x";
 
 fn describe_world(engine: &Engine, component: &Component) -> Vec<String> {
     let ty = component.component_type();
@@ -534,6 +534,7 @@ impl<C: OperatorHost> Instance<C> {
                     },
                     schema_version: s.schema_version,
                     ttl_ms: s.ttl_ms,
+                    codec: s.codec,
                 })
                 .collect(),
         })
@@ -577,6 +578,7 @@ impl<C: OperatorHost> Instance<C> {
             },
             schema_version: state.schema_version,
             ttl_ms: state.ttl_ms,
+            codec: state.codec.clone(),
         };
         self.world
             .eddy_operator_operator()

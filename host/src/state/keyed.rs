@@ -789,6 +789,149 @@ impl KeyedState {
         Ok(())
     }
 
+    // ---- migration ---------------------------------------------------------------------------
+
+    /// The record keys that hold an entry of state `handle` in the key groups `groups`:
+    /// those in RocksDB and those cached (which may be newer), each once, in no order.
+    fn keys_of(
+        &mut self,
+        handle: u32,
+        groups: std::ops::Range<u32>,
+    ) -> Result<Vec<Box<[u8]>>, KeyedError> {
+        let st = self.states[handle as usize];
+        let mut seen: std::collections::HashSet<Box<[u8]>, RandomState> =
+            std::collections::HashSet::default();
+        let h = handle as usize;
+        let cached: Vec<&Box<[u8]>> = match st.kind {
+            StateKind::Value => self.values[h].keys().collect(),
+            StateKind::Map => self.maps[h].keys().collect(),
+            StateKind::List => self.lists[h].keys().collect(),
+        };
+        let mine = |k: &[u8]| groups.contains(&u32::from(keys::key_group(k, self.max_key_groups)));
+        seen.extend(cached.into_iter().filter(|k| mine(k)).cloned());
+        let mut prefix = Vec::new();
+        for kg in groups {
+            keys::keyed_prefix(&mut prefix, st.kind.table(), kg as u16, st.id);
+            let plen = prefix.len();
+            let mut last: Option<Vec<u8>> = None;
+            self.db.scan_prefix(&prefix, &prefix, |k, _| {
+                let rest = &k[plen..];
+                let key = if st.kind == StateKind::Map {
+                    // [key len u32 BE][key][map key]
+                    let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+                        return true;
+                    };
+                    let len = u32::from_be_bytes(*len) as usize;
+                    let Some(key) = tail.get(..len) else {
+                        return true;
+                    };
+                    key
+                } else {
+                    rest
+                };
+                if last.as_deref() != Some(key) {
+                    seen.insert(key.into());
+                    last = Some(key.to_vec());
+                }
+                true
+            })?;
+        }
+        Ok(seen.into_iter().collect())
+    }
+
+    /// Rewrites every value of state `handle` in the key groups `groups` with `f` (every
+    /// map value, every list item): a hot swap's eager migration to a new schema version.
+    /// The new values are ordinary changes, dirty in the current epoch (a drain in progress
+    /// keeps the old ones, copy on write) and undo-logged when inside
+    /// [`begin`](Self::begin). Returns how many values were rewritten, or the first error:
+    /// the backend's, or `f`'s (with the key).
+    pub fn migrate(
+        &mut self,
+        handle: u32,
+        groups: std::ops::Range<u32>,
+        mut f: impl FnMut(&[u8]) -> Result<Vec<u8>, String>,
+    ) -> Result<u64, String> {
+        let kind = match self.states.get(handle as usize) {
+            Some(s) => s.kind,
+            None => return Err(BadHandle(handle).to_string()),
+        };
+        let backend = |e: KeyedError| e.to_string();
+        if kind == StateKind::Value {
+            // The common case, without a point read per key: cached values, then the
+            // stored values of keys not cached, from one scan per key group.
+            let h = handle as usize;
+            let id = self.states[h].id;
+            let groups_of = self.max_key_groups;
+            let mut todo: Vec<(Box<[u8]>, Vec<u8>)> = self.values[h]
+                .iter()
+                .filter(|(k, _)| groups.contains(&u32::from(keys::key_group(k, groups_of))))
+                .filter_map(|(k, slot)| slot.value.clone().map(|v| (k.clone(), v)))
+                .collect();
+            let mut prefix = Vec::new();
+            for kg in groups {
+                keys::keyed_prefix(&mut prefix, StateKind::Value.table(), kg as u16, id);
+                let (plen, cached) = (prefix.len(), &self.values[h]);
+                self.db
+                    .scan_prefix(&prefix, &prefix, |k, v| {
+                        if !cached.contains_key(&k[plen..]) {
+                            todo.push((k[plen..].into(), v.to_vec()));
+                        }
+                        true
+                    })
+                    .map_err(|e| e.to_string())?;
+            }
+            for (key, old) in &todo {
+                let new =
+                    f(old).map_err(|e| format!("key {}: {e}", String::from_utf8_lossy(key)))?;
+                self.value_put(handle, key, Some(&new)).map_err(backend)?;
+            }
+            return Ok(todo.len() as u64);
+        }
+        let mut n = 0u64;
+        for key in self.keys_of(handle, groups).map_err(backend)? {
+            let at = |e: String| format!("key {}: {e}", String::from_utf8_lossy(&key));
+            match kind {
+                StateKind::Map => {
+                    let mut entries = Vec::new();
+                    let mut after: Option<Vec<u8>> = None;
+                    loop {
+                        let (page, more) = self
+                            .map_page(handle, &key, after.as_deref(), 4096)
+                            .map_err(backend)?;
+                        after = page.last().map(|(k, _)| k.clone());
+                        entries.extend(page);
+                        if !more {
+                            break;
+                        }
+                    }
+                    for (mk, old) in entries {
+                        let new = f(&old).map_err(at)?;
+                        self.map_put(handle, &key, &mk, Some(&new))
+                            .map_err(backend)?;
+                        n += 1;
+                    }
+                }
+                // Returned above.
+                StateKind::Value => {}
+                StateKind::List => {
+                    let items = self.list_get(handle, &key).map_err(backend)?;
+                    if items.is_empty() {
+                        continue;
+                    }
+                    let new = items
+                        .iter()
+                        .map(|i| f(i))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(at)?;
+                    n += new.len() as u64;
+                    self.list_change(handle, &key, |l| *l = new)
+                        .map_err(backend)?;
+                }
+            }
+        }
+        Ok(n)
+    }
+
     // ---- checkpoints and memory -------------------------------------------------------------
 
     /// Turns every dirty entry into writes for the next checkpoint and marks it clean, at
@@ -944,6 +1087,7 @@ mod tests {
             kind: k,
             schema_version: 1,
             ttl_ms: None,
+            codec: None,
         });
         let reg = db.register("op", &descs).unwrap();
         KeyedState::new(db, reg, 1 << 20)
@@ -992,6 +1136,64 @@ mod tests {
         assert_eq!(s.states(), &states[..]);
         s.remap(vec![states[0], states[2], states[3]]).unwrap();
         assert_eq!(s.map_get(1, b"k", b"a").unwrap(), Some(b"x".to_vec()));
+    }
+
+    #[test]
+    fn migrate_rewrites_stored_and_cached_values_and_undoes_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        for k in [&b"a"[..], b"b", b"c"] {
+            s.value_put(0, k, Some(b"1")).unwrap();
+            s.map_put(1, k, b"x", Some(b"1")).unwrap();
+            s.map_put(1, k, b"y", Some(b"2")).unwrap();
+            s.list_change(2, k, |l| l.push(b"1".to_vec())).unwrap();
+        }
+        commit(&mut s);
+        s.evict_clean();
+        s.evict_clean(); // second chance: now nothing is cached
+        // Newer than RocksDB: a cached change, a removal, a cleared map.
+        s.value_put(0, b"b", Some(b"5")).unwrap();
+        s.value_put(0, b"c", None).unwrap();
+        s.map_clear(1, b"c").unwrap();
+        s.map_put(1, b"d", b"z", Some(b"3")).unwrap();
+        // A drain in progress keeps the state as of its barrier.
+        s.begin_drain();
+        let all = 0..16;
+        let twice = |v: &[u8]| Ok([v, v].concat());
+        assert_eq!(s.migrate(0, all.clone(), twice).unwrap(), 2);
+        assert_eq!(s.migrate(1, all.clone(), twice).unwrap(), 5);
+        assert_eq!(s.migrate(2, all.clone(), twice).unwrap(), 3);
+        assert_eq!(get(&mut s, b"a"), Some(b"11".to_vec()));
+        assert_eq!(get(&mut s, b"b"), Some(b"55".to_vec()));
+        assert_eq!(get(&mut s, b"c"), None);
+        assert_eq!(s.map_get(1, b"b", b"y").unwrap(), Some(b"22".to_vec()));
+        assert_eq!(s.map_get(1, b"c", b"x").unwrap(), None);
+        assert_eq!(s.map_get(1, b"d", b"z").unwrap(), Some(b"33".to_vec()));
+        assert_eq!(s.list_get(2, b"a").unwrap(), vec![b"11".to_vec()]);
+        while !s.drain_some(usize::MAX) {}
+        let drained = applied(s.take_drained());
+        assert!(
+            drained.values().any(|v| v == b"5")
+                && !drained.values().any(|v| v == b"55" || v == b"33"),
+            "{drained:?}"
+        );
+        // Only the given key groups.
+        assert_eq!(s.migrate(0, 0..0, twice).unwrap(), 0);
+        // An error names the key; inside `begin` the changes so far are undone.
+        s.begin();
+        let e = s
+            .migrate(0, all, |v| {
+                if v == b"11" {
+                    Err("no".into())
+                } else {
+                    Ok(b"x".to_vec())
+                }
+            })
+            .unwrap_err();
+        assert!(e.contains("key a: no"), "{e}");
+        s.rollback();
+        assert_eq!(get(&mut s, b"a"), Some(b"11".to_vec()));
+        assert_eq!(get(&mut s, b"b"), Some(b"55".to_vec()));
     }
 
     #[test]
@@ -1201,6 +1403,7 @@ mod tests {
             kind: StateKind::Value,
             schema_version: 1,
             ttl_ms: None,
+            codec: None,
         }];
         let reg = db.register("other-op", &desc).unwrap();
         assert_ne!(

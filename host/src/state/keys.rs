@@ -26,7 +26,8 @@ pub fn key_group(key: &[u8], max_key_groups: u32) -> u16 {
     (xxh3_64(key) % u64::from(max_key_groups)) as u16
 }
 
-fn keyed_prefix(out: &mut Vec<u8>, table: u8, kg: u16, state: StateId) {
+/// Prefix of every entry of one state in one key group of a keyed table.
+pub fn keyed_prefix(out: &mut Vec<u8>, table: u8, kg: u16, state: StateId) {
     out.clear();
     out.push(table);
     out.extend_from_slice(&kg.to_be_bytes());

@@ -63,6 +63,17 @@ pub enum StateKind {
     List,
 }
 
+impl StateKind {
+    /// The RocksDB table this kind of state lives in (docs/state-format.md).
+    pub fn table(self) -> u8 {
+        match self {
+            StateKind::Value => keys::TABLE_VALUE,
+            StateKind::Map => keys::TABLE_MAP,
+            StateKind::List => keys::TABLE_LIST,
+        }
+    }
+}
+
 impl std::fmt::Display for StateKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -85,6 +96,37 @@ pub struct Descriptor {
     pub schema_version: u32,
     /// Time to live (reserved; carried, not yet enforced).
     pub ttl_ms: Option<u64>,
+    /// The encoding of the bytes by name (`json`, `postcard`, …), when the module says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+}
+
+/// The codec whose bytes the host reads and writes as JSON (`eddy savepoint dump` and
+/// `bootstrap`).
+pub const JSON_CODEC: &str = "json";
+
+impl Descriptor {
+    /// Whether the state's bytes are JSON text (its codec says so).
+    pub fn is_json(&self) -> bool {
+        self.codec.as_deref() == Some(JSON_CODEC)
+    }
+
+    /// Why this declaration cannot take over `stored`'s bytes as they are: it names another
+    /// codec under the same schema version (the bytes would be misread, and no `migrate`
+    /// runs without a version change). None when it can.
+    pub fn codec_conflict(&self, stored: &Descriptor) -> Option<String> {
+        match (&stored.codec, &self.codec) {
+            (Some(was), Some(now))
+                if was != now && stored.schema_version == self.schema_version =>
+            {
+                Some(format!(
+                    "state `{}` is stored with codec {was}, and the new module declares codec {now} under the same schema version {}; bump the schema version and convert the bytes in `migrate`, or keep codec {was}",
+                    self.name, self.schema_version
+                ))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A state known to the store: its id and the descriptor it was registered with.
@@ -289,51 +331,136 @@ impl StateDb {
         Ok(())
     }
 
+    /// Up to `n` stored values of `state` (map values and list items one by one), from the
+    /// first key groups on: samples to try a migration on before it runs.
+    pub fn sample_values(
+        &self,
+        state: RegisteredState,
+        n: usize,
+    ) -> Result<Vec<Vec<u8>>, StateError> {
+        let mut out = Vec::new();
+        let mut prefix = Vec::new();
+        let mut corrupt = false;
+        for kg in 0..self.max_key_groups {
+            if out.len() >= n {
+                break;
+            }
+            keys::keyed_prefix(&mut prefix, state.kind.table(), kg as u16, state.id);
+            self.scan_prefix(&prefix, &prefix, |_, v| {
+                if state.kind == StateKind::List {
+                    match keys::decode_list(v) {
+                        Some(items) => out.extend(items),
+                        None => corrupt = true,
+                    }
+                } else {
+                    out.push(v.to_vec());
+                }
+                out.len() < n && !corrupt
+            })?;
+            if corrupt {
+                return Err(StateError::Corrupt {
+                    dir: self.dir.clone(),
+                    what: format!("a list of state {} in key group {kg}", state.id),
+                });
+            }
+        }
+        out.truncate(n);
+        Ok(out)
+    }
+
     /// The id and kind of operator `uid`'s state `name`, if it was ever registered.
     pub fn lookup(&self, uid: &str, name: &str) -> Result<Option<RegisteredState>, StateError> {
-        let key = format!("state/{uid}/{name}");
-        let Some(b) = self.get_meta(&key)? else {
-            return Ok(None);
-        };
-        let e: RegistryEntry = serde_json::from_slice(&b).map_err(|_| StateError::Corrupt {
-            dir: self.dir.clone(),
-            what: format!("registry entry {key}"),
-        })?;
-        Ok(Some(RegisteredState {
-            id: e.id,
-            kind: e.kind,
-        }))
+        Ok(self
+            .registry_entry(&format!("state/{uid}/{name}"))?
+            .map(|e| RegisteredState {
+                id: e.id,
+                kind: e.kind,
+            }))
     }
 
     /// Assigns ids to an operator's states (by uid and name), or finds the ids they have.
-    /// A state whose kind changed is refused: its bytes would be misread.
+    /// A state whose kind changed is refused: its bytes would be misread; so is one whose
+    /// schema version changed (see [`register_migrating`](Self::register_migrating)).
     pub fn register(
         &self,
         uid: &str,
         states: &[Descriptor],
+    ) -> Result<Vec<RegisteredState>, StateError> {
+        self.register_with(uid, states, false)
+    }
+
+    /// As [`register`](Self::register), but a state whose schema version changed keeps its
+    /// id: a hot swap migrates its values. The registry keeps the stored version until a
+    /// checkpoint that names the new one commits ([`schema_updates`](Self::schema_updates)),
+    /// so that a crash before it restarts on the old schema.
+    pub fn register_migrating(
+        &self,
+        uid: &str,
+        states: &[Descriptor],
+    ) -> Result<Vec<RegisteredState>, StateError> {
+        self.register_with(uid, states, true)
+    }
+
+    /// The registry entries to rewrite so that they record the schema versions of
+    /// `states` (operator `uid`'s, all registered): none unless a migrating swap changed
+    /// one. Written in the batch of the checkpoint whose state holds the migrated values.
+    pub fn schema_updates(
+        &self,
+        uid: &str,
+        states: &[Descriptor],
+    ) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        let mut out = Vec::new();
+        for d in states {
+            let name = format!("state/{uid}/{}", d.name);
+            let Some(mut e) = self.registry_entry(&name)? else {
+                continue;
+            };
+            if e.schema_version != d.schema_version {
+                e.schema_version = d.schema_version;
+                out.push((name, self.encode_entry(&e)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn registry_entry(&self, name: &str) -> Result<Option<RegistryEntry>, StateError> {
+        match self.get_meta(name)? {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|_| StateError::Corrupt {
+                    dir: self.dir.clone(),
+                    what: format!("registry entry {name}"),
+                }),
+        }
+    }
+
+    fn encode_entry(&self, e: &RegistryEntry) -> Result<Vec<u8>, StateError> {
+        serde_json::to_vec(e).map_err(|err| StateError::Corrupt {
+            dir: self.dir.clone(),
+            what: format!("registry entry: {err}"),
+        })
+    }
+
+    fn register_with(
+        &self,
+        uid: &str,
+        states: &[Descriptor],
+        migrating: bool,
     ) -> Result<Vec<RegisteredState>, StateError> {
         let mut next = self.get_meta_u32("next-state-id")?.unwrap_or(1);
         let mut batch = WriteBatch::default();
         let mut out = Vec::with_capacity(states.len());
         for d in states {
             let name = format!("state/{uid}/{}", d.name);
-            let existing = match self.get_meta(&name)? {
-                None => None,
-                Some(b) => Some(serde_json::from_slice::<RegistryEntry>(&b).map_err(|_| {
-                    StateError::Corrupt {
-                        dir: self.dir.clone(),
-                        what: format!("registry entry {name}"),
-                    }
-                })?),
-            };
-            match existing {
+            match self.registry_entry(&name)? {
                 Some(e) if e.kind != d.kind => {
                     return Err(self.incompatible(format!(
                         "operator `{uid}` declares state `{}` as {} state, but it is stored as {} state; rename the state or start from an empty state directory",
                         d.name, d.kind, e.kind
                     )));
                 }
-                Some(e) if e.schema_version != d.schema_version => {
+                Some(e) if e.schema_version != d.schema_version && !migrating => {
                     return Err(self.incompatible(format!(
                         "operator `{uid}` declares state `{}` with schema version {}, but it is stored with version {}; upgrade it through a savepoint so that the module's `migrate` runs",
                         d.name, d.schema_version, e.schema_version
@@ -349,11 +476,7 @@ impl StateDb {
                         kind: d.kind,
                         schema_version: d.schema_version,
                     };
-                    let bytes = serde_json::to_vec(&entry).map_err(|e| StateError::Corrupt {
-                        dir: self.dir.clone(),
-                        what: format!("registry entry {name}: {e}"),
-                    })?;
-                    batch.put(keys::meta_key(&name), bytes);
+                    batch.put(keys::meta_key(&name), self.encode_entry(&entry)?);
                     out.push(RegisteredState {
                         id: next,
                         kind: d.kind,

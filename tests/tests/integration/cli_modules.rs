@@ -14,11 +14,11 @@ fn inspect_module_shows_version_states_and_world() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("operator word-count"), "{stdout}");
     assert!(
-        stdout.contains("[0] count (value state, schema v1)"),
+        stdout.contains("[0] count (value state, schema v1, codec postcard)"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("export eddy:operator/operator@0.1.0"),
+        stdout.contains("export eddy:operator/operator@0.2.0"),
         "{stdout}"
     );
 
@@ -61,7 +61,7 @@ fn malformed_modules_get_one_clear_error_each() {
     let other_world = std::fs::read(operator("wrong_world")).unwrap();
     let err = load_error(Some(&other_world));
     assert!(
-        err.contains("exports no eddy:operator/operator@0.1.x"),
+        err.contains("exports no eddy:operator/operator@0.2.x"),
         "{err}"
     );
 }

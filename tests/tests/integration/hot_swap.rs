@@ -4,7 +4,8 @@
 //! traps on probation is rolled back with nothing of it left in the output; an
 //! incompatible module is refused before anything changes; a `kill -9` around a swap
 //! restarts consistently with the last completed checkpoint, and a restart after a
-//! completed swap runs the swapped-in module.
+//! completed swap runs the swapped-in module; a swap that changes a state's schema
+//! migrates it at the barrier, and one whose `migrate` cannot is refused.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +33,11 @@ impl Swapping {
 
     /// A job with these `[operator]` settings besides uid and module.
     pub(super) fn with(operator_settings: &str) -> Swapping {
+        Swapping::running("word_count", operator_settings)
+    }
+
+    /// A job running operator `module` (by crate name), with these `[operator]` settings.
+    pub(super) fn running(module: &str, operator_settings: &str) -> Swapping {
         let dir = tempfile::tempdir().unwrap();
         let server = LocalServer::start(&dir.path().join("nats")).unwrap();
         let conn = NatsConn::connect(server.url()).unwrap();
@@ -62,7 +68,7 @@ checkpoint-interval = "200ms"
 [admin]
 listen = "127.0.0.1:{port}"
 "#,
-                module = operator("word_count").display(),
+                module = operator(module).display(),
                 url = server.url(),
             ),
         )
@@ -90,8 +96,17 @@ listen = "127.0.0.1:{port}"
         if let Some(f) = fault {
             cmd.env("EDDY_FAULT", f);
         }
-        let child = KillOnDrop(cmd.spawn().unwrap());
-        self.wait_for("the admin API", || http_get(self.port, "/jobs").is_some());
+        let mut child = KillOnDrop(cmd.spawn().unwrap());
+        self.wait_for("the admin API", || {
+            if let Ok(Some(status)) = child.0.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = child.0.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                panic!("eddy run stopped ({status}) before its admin API answered: {err}");
+            }
+            http_get(self.port, "/jobs").is_some()
+        });
         child
     }
 
@@ -387,13 +402,7 @@ fn a_restart_after_a_completed_swap_runs_the_swapped_in_module() {
         s.wait_for("the first outputs", || s.out_count() >= 5000);
         let (ok, out, err) = s.swap(&operator("word_count_v2"));
         assert!(ok, "{out}{err}");
-        let swapped_at: u64 = out
-            .split("at checkpoint ")
-            .nth(1)
-            .and_then(|t| t.split(';').next())
-            .unwrap()
-            .parse()
-            .unwrap();
+        let swapped_at = swapped_at(&out);
         s.produce(5000, 7000);
         s.wait_for("a checkpoint naming the new module", || {
             s.jobs()[0]["last-checkpoint"]["id"].as_u64().unwrap_or(0) > swapped_at + 1
@@ -412,4 +421,56 @@ fn a_restart_after_a_completed_swap_runs_the_swapped_in_module() {
         stored.contains("/modules/") && Path::new(stored).exists(),
         "{stored}"
     );
+}
+
+/// The checkpoint a swap happened at, from `eddy swap`'s answer.
+fn swapped_at(answer: &str) -> u64 {
+    answer
+        .split("at checkpoint ")
+        .nth(1)
+        .and_then(|t| t.split(';').next())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_swap_that_changes_a_schema_migrates_the_state_at_the_barrier() {
+    // v1 keeps each count in four little-endian bytes (schema 1), v2 in a struct (schema
+    // 2) with a `migrate` from schema 1; both emit the count as text. Exact counts after
+    // the swap prove that every value was migrated, in both workers' key groups.
+    let s = Swapping::running("count_u32", "parallelism = 2");
+    {
+        let _job = s.start(None);
+        std::thread::scope(|scope| {
+            scope.spawn(|| s.produce(0, 8000));
+            s.wait_for("the first outputs", || s.out_count() > 3000);
+            let (ok, out, err) = s.swap(&operator("count_struct"));
+            assert!(ok, "{out}{err}");
+            let at = swapped_at(&out);
+            s.wait_for("a checkpoint with the migrated state", || {
+                s.jobs()[0]["last-checkpoint"]["id"].as_u64().unwrap_or(0) > at + 1
+            });
+        });
+        let op = &s.jobs()[0]["operators"][0];
+        assert_eq!(op["version"], "2.0.0");
+        assert_eq!(op["rollbacks"], 0);
+        // A downgrade: v1 has no `migrate` from schema 2, which is tried on stored values
+        // before anything changes.
+        let (ok, out, err) = s.swap(&operator("count_u32"));
+        assert!(!ok, "{out}");
+        assert!(
+            err.contains("cannot migrate state `count` from schema version 2 to 1")
+                && err.contains("unsupported"),
+            "{err}"
+        );
+        // kill -9 when the KillOnDrop ends: the restart must open the state with the
+        // schema version the last checkpoint committed.
+    }
+    let _job = s.start(None);
+    s.produce(8000, RECORDS);
+    s.wait_for("every output", || s.out_count() >= RECORDS);
+    assert!(s.assert_exact().is_empty(), "decimal counts only");
+    let op = &s.jobs()[0]["operators"][0];
+    assert_eq!(op["module-sha256"], module_sha(&operator("count_struct")));
 }

@@ -85,7 +85,8 @@ fn upgrade_through_a_savepoint_migrates_the_state_schema_and_continues_exactly()
     let inspect = ok(&["savepoint", "inspect", "sp"], d);
     assert!(
         inspect.contains("position   file:input.jsonl 5000")
-            && inspect.contains("state count (value state, schema v1): 300 entries"),
+            && inspect
+                .contains("state count (value state, schema v1, codec postcard): 300 entries"),
         "{inspect}"
     );
     let out = ok(
@@ -110,7 +111,7 @@ fn upgrade_through_a_savepoint_migrates_the_state_schema_and_continues_exactly()
     ok(&["savepoint", v2.to_str().unwrap(), "sp2"], d);
     let inspect = ok(&["savepoint", "inspect", "sp2"], d);
     assert!(
-        inspect.contains("state count (value state, schema v2): 300 entries")
+        inspect.contains("state count (value state, schema v2, codec postcard): 300 entries")
             && inspect.contains("position   file:input.jsonl 10000"),
         "{inspect}"
     );
@@ -118,15 +119,20 @@ fn upgrade_through_a_savepoint_migrates_the_state_schema_and_continues_exactly()
 
 /// The `count` state of a savepoint as sorted dump lines.
 fn dump(dir: &Path, sp: &str) -> Vec<String> {
+    dump_state(dir, sp, "word-count", "count")
+}
+
+/// A state of a savepoint as sorted dump lines.
+fn dump_state(dir: &Path, sp: &str, operator: &str, state: &str) -> Vec<String> {
     let out = eddy(
         &[
             "savepoint",
             "dump",
             sp,
             "--operator",
-            "word-count",
+            operator,
             "--state",
-            "count",
+            state,
         ],
         dir,
     );
@@ -134,6 +140,23 @@ fn dump(dir: &Path, sp: &str) -> Vec<String> {
     let mut lines: Vec<String> = out.1.lines().map(str::to_string).collect();
     lines.sort();
     lines
+}
+
+/// `eddy savepoint bootstrap JOB SP --state STATE=FILE --position file:input.jsonl=AT`.
+fn bootstrap(dir: &Path, job: &Path, sp: &str, state_file: &str, at: u64) -> String {
+    ok(
+        &[
+            "savepoint",
+            "bootstrap",
+            job.to_str().unwrap(),
+            sp,
+            "--state",
+            state_file,
+            "--position",
+            &format!("file:input.jsonl={at}"),
+        ],
+        dir,
+    )
 }
 
 #[test]
@@ -366,19 +389,7 @@ fn dump_then_bootstrap_then_run_gives_the_results_of_the_original_savepoint() {
     let dumped = dump(d, "sp");
     assert_eq!(dumped.len(), 200);
     std::fs::write(d.join("count.jsonl"), dumped.join("\n")).unwrap();
-    let out = ok(
-        &[
-            "savepoint",
-            "bootstrap",
-            first.to_str().unwrap(),
-            "sp-boot",
-            "--state",
-            "count=count.jsonl",
-            "--position",
-            "file:input.jsonl=3000",
-        ],
-        d,
-    );
+    let out = bootstrap(d, &first, "sp-boot", "count=count.jsonl", 3000);
     assert!(out.contains("200 entries"), "{out}");
     assert_eq!(dump(d, "sp-boot"), dumped);
     append(d, 3000, 6000, 200);
@@ -419,5 +430,78 @@ fn dump_then_bootstrap_then_run_gives_the_results_of_the_original_savepoint() {
     assert!(
         !ok_ && err.contains("declares no such state") && err.contains("count"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_json_state_dumps_as_json_and_bootstraps_from_edited_lines() {
+    // The order-state-machine example keeps each order's status with the JSON codec.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let osm = operator("order_state_machine");
+    let event = |order: &str, event: &str| {
+        serde_json::json!({
+            "key": order,
+            "value": serde_json::json!({"order": order, "event": event}).to_string(),
+        })
+        .to_string()
+    };
+    let lines = [
+        event("o1", "create"),
+        event("o2", "create"),
+        event("o1", "pay"),
+    ];
+    std::fs::write(d.join("input.jsonl"), lines.join("\n") + "\n").unwrap();
+    let first = job(d, "first", "orders", &osm, "");
+    ok(
+        &["run", first.to_str().unwrap(), "--progress-every", "0s"],
+        d,
+    );
+    ok(&["savepoint", first.to_str().unwrap(), "sp"], d);
+    let inspect = ok(&["savepoint", "inspect", "sp"], d);
+    assert!(inspect.contains("codec json"), "{inspect}");
+    let dump = |sp: &str| dump_state(d, sp, "orders", "status");
+    let dumped = dump("sp");
+    assert_eq!(
+        dumped,
+        [
+            r#"{"key":"o1","value":"paid"}"#,
+            r#"{"key":"o2","value":"created"}"#
+        ]
+    );
+    // Mark o2 paid by hand: then shipping it is a valid transition.
+    let edited = dumped.join("\n").replace(r#""created""#, r#""paid""#);
+    std::fs::write(d.join("status.jsonl"), edited).unwrap();
+    let out = bootstrap(d, &first, "sp-boot", "status=status.jsonl", 3);
+    assert!(out.contains("2 entries"), "{out}");
+    assert_eq!(
+        dump("sp-boot"),
+        [
+            r#"{"key":"o1","value":"paid"}"#,
+            r#"{"key":"o2","value":"paid"}"#
+        ]
+    );
+    let mut more = std::fs::OpenOptions::new()
+        .append(true)
+        .open(d.join("input.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut more, (event("o2", "ship") + "\n").as_bytes()).unwrap();
+    let next = job(d, "next", "orders", &osm, "");
+    ok(
+        &[
+            "run",
+            next.to_str().unwrap(),
+            "--progress-every",
+            "0s",
+            "--from-savepoint",
+            "sp-boot",
+        ],
+        d,
+    );
+    let out = std::fs::read_to_string(d.join("next-out.jsonl")).unwrap();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains(r#"\"order\":\"o2\""#) && out.contains(r#"\"status\":\"shipped\""#),
+        "{out}"
     );
 }

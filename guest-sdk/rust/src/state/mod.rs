@@ -1,10 +1,12 @@
 //! Keyed state: the descriptors an operator declares in [`Operator::open`](crate::Operator::open)
 //! through a [`StateRegistry`], and the typed handles it gets back.
 //!
-//! Values (and map keys) are encoded with [postcard](https://docs.rs/postcard), a compact
-//! serde format. Changing the Rust type of a state changes its bytes: bump the state's
-//! [`schema_version`](StateBuilder::schema_version) and implement
-//! [`Operator::migrate`](crate::Operator::migrate).
+//! Values (and map keys) are encoded with the state's [`Codec`]: [postcard](https://docs.rs/postcard),
+//! a compact serde format, unless the declaration asks for JSON
+//! ([`StateBuilder::codec`]), which tools (`eddy savepoint dump` and `bootstrap`) and
+//! operators in other languages read. Changing the Rust type or the codec of a state
+//! changes its bytes: bump the state's [`schema_version`](StateBuilder::schema_version)
+//! and implement [`Operator::migrate`](crate::Operator::migrate).
 
 mod aggregate;
 mod list;
@@ -44,6 +46,66 @@ pub struct StateDescriptor {
     pub schema_version: u32,
     /// Time to live in milliseconds. Carried to the host, which does not enforce it yet.
     pub ttl_ms: Option<u64>,
+    /// The name of the codec of the bytes ([`Codec::name`]); the Rust SDK always says.
+    pub codec: Option<String>,
+}
+
+impl StateDescriptor {
+    /// The codec the descriptor names (postcard when it names none or one the SDK does not
+    /// know).
+    pub fn codec(&self) -> Codec {
+        match self.codec.as_deref() {
+            Some(name) if name == Codec::Json.name() => Codec::Json,
+            _ => Codec::Postcard,
+        }
+    }
+}
+
+/// How a state's values and map keys become bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// [postcard](https://docs.rs/postcard): compact and fast, not self-describing. The
+    /// default.
+    #[default]
+    Postcard,
+    /// JSON text ([serde_json](https://docs.rs/serde_json)): larger and slower, but
+    /// readable by `eddy savepoint dump`, writable by `bootstrap`, and shared with
+    /// operators in other languages.
+    Json,
+}
+
+impl Codec {
+    /// The name in the state descriptor (`postcard`, `json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Postcard => "postcard",
+            Codec::Json => "json",
+        }
+    }
+
+    /// Encodes a value.
+    pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Vec<u8>, Error> {
+        match self {
+            Codec::Postcard => postcard::to_allocvec(value).map_err(|e| e.to_string()),
+            Codec::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
+        }
+        .map_err(|e| Error::failed(format!("cannot encode ({}): {e}", self.name())))
+    }
+
+    /// Decodes a value.
+    pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, Error> {
+        match self {
+            Codec::Postcard => postcard::from_bytes(bytes).map_err(|e| e.to_string()),
+            Codec::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        }
+        .map_err(|e| {
+            Error::failed(format!(
+                "cannot decode {} ({}): {e}",
+                std::any::type_name::<T>(),
+                self.name()
+            ))
+        })
+    }
 }
 
 /// What an operator says about itself (the WIT `operator-info`).
@@ -97,6 +159,7 @@ impl StateRegistry {
             name: name.to_owned(),
             schema_version: DEFAULT_SCHEMA_VERSION,
             ttl_ms: None,
+            codec: Codec::default(),
         }
     }
 
@@ -185,6 +248,7 @@ pub struct StateBuilder<'r> {
     name: String,
     schema_version: u32,
     ttl_ms: Option<u64>,
+    codec: Codec,
 }
 
 impl StateBuilder<'_> {
@@ -200,12 +264,19 @@ impl StateBuilder<'_> {
         self
     }
 
+    /// How values and map keys become bytes (default [`Codec::Postcard`]).
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
     fn finish(self, kind: StateKind) -> u32 {
         self.registry.push(StateDescriptor {
             name: self.name,
             kind,
             schema_version: self.schema_version,
             ttl_ms: self.ttl_ms,
+            codec: Some(self.codec.name().to_owned()),
         })
     }
 
@@ -278,24 +349,28 @@ pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> 
     postcard::to_allocvec(value).map_err(|e| Error::failed(format!("cannot encode: {e}")))
 }
 
-/// Encodes a state value or map key.
+/// Encodes a state value or map key with the state's codec.
 pub(crate) fn encode<T: Serialize + ?Sized>(
     ctx: &Context<'_>,
     handle: u32,
     what: &str,
     value: &T,
 ) -> Result<Vec<u8>, Error> {
-    postcard::to_allocvec(value).map_err(|error| ctx.state_error(handle, what, error))
+    ctx.codec(handle)
+        .encode(value)
+        .map_err(|error| ctx.state_error(handle, what, error))
 }
 
-/// Decodes a state value or map key.
+/// Decodes a state value or map key with the state's codec.
 pub(crate) fn decode<T: DeserializeOwned>(
     ctx: &Context<'_>,
     handle: u32,
     what: &str,
     bytes: &[u8],
 ) -> Result<T, Error> {
-    postcard::from_bytes(bytes).map_err(|error| ctx.state_error(handle, what, error))
+    ctx.codec(handle)
+        .decode(bytes)
+        .map_err(|error| ctx.state_error(handle, what, error))
 }
 
 #[cfg(test)]
@@ -310,6 +385,7 @@ mod tests {
             .declare("b")
             .schema_version(3)
             .ttl_ms(10)
+            .codec(Codec::Json)
             .map::<String, u8>();
         let c = states.list::<String>("c");
         assert_eq!((a.handle(), b.handle(), c.handle()), (0, 1, 2));
@@ -320,13 +396,35 @@ mod tests {
                 kind: StateKind::Map,
                 schema_version: 3,
                 ttl_ms: Some(10),
+                codec: Some("json".into()),
             }
         );
         assert_eq!(
             states.descriptors()[2].schema_version,
             DEFAULT_SCHEMA_VERSION
         );
+        assert_eq!(states.descriptors()[2].codec(), Codec::Postcard);
+        assert_eq!(states.descriptors()[2].codec.as_deref(), Some("postcard"));
         assert!(states.check().is_ok());
+    }
+
+    #[test]
+    fn codecs_round_trip_and_json_is_text() {
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        struct Counted {
+            count: u64,
+        }
+        let v = Counted { count: 3 };
+        for codec in [Codec::Postcard, Codec::Json] {
+            let bytes = codec.encode(&v).unwrap();
+            assert_eq!(codec.decode::<Counted>(&bytes).unwrap(), v);
+        }
+        assert_eq!(Codec::Json.encode(&v).unwrap(), br#"{"count":3}"#);
+        let e = Codec::Json.decode::<Counted>(b"\x03").unwrap_err();
+        assert!(
+            e.message().contains("cannot decode") && e.message().contains("json"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -54,8 +54,9 @@ impl<T: Serialize + DeserializeOwned> ValueState<T> {
     /// The current key's value, if it has one.
     pub fn get(&self, ctx: &mut Context<'_>) -> Result<Option<T>, Error> {
         // Decoded straight from the batch buffer (or the batch's own write): no copy.
+        let codec = ctx.codec(self.handle);
         let decoded = match ctx.value_get(self.handle) {
-            Ok(Some(bytes)) => postcard::from_bytes::<T>(bytes).map(Some),
+            Ok(Some(bytes)) => codec.decode::<T>(bytes).map(Some),
             Ok(None) => Ok(None),
             Err(error) => return Err(ctx.state_error(self.handle, "get", error)),
         };

@@ -66,6 +66,7 @@ mod tests {
             kind: eddy_sdk::StateKind::Value,
             schema_version: 2,
             ttl_ms: None,
+            codec: None,
         };
         let old = eddy_sdk::encode_value(&41u32.to_le_bytes()).unwrap_or_default();
         let new = CountStruct::migrate(&d, 1, &old).unwrap_or_default();

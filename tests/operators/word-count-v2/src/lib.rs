@@ -42,6 +42,12 @@ mod tests {
         let mut h = Harness::<WordCountV2>::new();
         h.process_utf8("a", "").unwrap_or_default();
         let out = h.process_utf8("a", "").unwrap_or_default();
-        assert_eq!(out, [("a".to_string(), r#"{"count":2,"v":2,"word":"a"}"#.to_string())]);
+        assert_eq!(
+            out,
+            [(
+                "a".to_string(),
+                r#"{"count":2,"v":2,"word":"a"}"#.to_string()
+            )]
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! `wrong-world`: a well-formed component that exports something other than
 //! `eddy:operator/operator`, so the host's module check has something to refuse
-//! ("exports no eddy:operator/operator@0.1.x").
+//! ("exports no eddy:operator/operator@0.2.x").
 
 // The generated export glue (expanded here, at the crate root) is `unsafe extern "C"` code.
 #![allow(unsafe_code)]
