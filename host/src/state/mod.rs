@@ -560,3 +560,46 @@ impl StateDb {
         sst + mem
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn d(version: u32) -> Descriptor {
+        Descriptor {
+            name: "count".into(),
+            kind: StateKind::Value,
+            schema_version: version,
+            ttl_ms: None,
+            codec: None,
+        }
+    }
+
+    #[test]
+    fn a_migrating_registration_keeps_the_id_until_a_commit_names_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(dir.path(), 16).unwrap();
+        let v1 = db.register("op", &[d(1)]).unwrap();
+        // A job that opens its state with another schema version is refused.
+        let e = db.register("op", &[d(2)]).unwrap_err().to_string();
+        assert!(
+            e.contains("schema version 2") && e.contains("savepoint"),
+            "{e}"
+        );
+        // A swap keeps the id and leaves the registry as it was.
+        assert_eq!(db.register_migrating("op", &[d(2)]).unwrap(), v1);
+        assert!(db.register("op", &[d(1)]).is_ok());
+        // The checkpoint that names the new version rewrites the entry in its batch.
+        let updates = db.schema_updates("op", &[d(2)]).unwrap();
+        assert_eq!(updates.len(), 1);
+        assert!(db.schema_updates("op", &[d(1)]).unwrap().is_empty());
+        let meta: Vec<(&str, Vec<u8>)> = updates
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        db.commit(Vec::new(), &meta).unwrap();
+        assert_eq!(db.register("op", &[d(2)]).unwrap(), v1);
+        assert!(db.register("op", &[d(1)]).is_err());
+    }
+}
