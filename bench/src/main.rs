@@ -468,7 +468,7 @@ fn savepoint_bench(args: &Args) -> Result<()> {
         }
         let sp = dir.path().join("sp");
         let t = Instant::now();
-        let (manifest, written) = savepoint::write(&db, &sp, "native")?;
+        let (manifest, written) = savepoint::write(&db, &sp)?;
         let write = t.elapsed().as_secs_f64();
         drop(db);
         let states = manifest.operators[0]

@@ -88,7 +88,7 @@ pub enum ModuleChange {
     JobFile,
     /// Swapped in while the job ran.
     Swap,
-    /// Reinstated after the module swapped in after it misbehaved.
+    /// Reinstated after the swapped-in module misbehaved on probation.
     Rollback,
 }
 
@@ -231,7 +231,7 @@ pub fn open_or_fall_back(
     if copies.is_empty() {
         return Err(first);
     }
-    let aside = dir.with_extension(format!("damaged-{}", now_ms()));
+    let aside = crate::config::beside(dir, &format!(".damaged-{}", now_ms()));
     tracing::error!(state = %dir.display(), error = %first, moved_to = %aside.display(),
         "the newest checkpoint is damaged; falling back to a retained one");
     std::fs::rename(dir, &aside).map_err(|e| CheckpointError::Corrupt {

@@ -435,17 +435,22 @@ pub struct StateConfig {
 impl StateConfig {
     /// The folder of retained checkpoint copies: `<state dir>-retained`.
     pub fn retained_dir(&self) -> PathBuf {
-        let mut name = self.dir.file_name().unwrap_or_default().to_os_string();
-        name.push("-retained");
-        self.dir.with_file_name(name)
+        beside(&self.dir, "-retained")
     }
 
     /// The order journal of a job with several sources: `<dir>-journal.jsonl`.
     pub fn journal_path(&self) -> PathBuf {
-        let mut name = self.dir.file_name().unwrap_or_default().to_os_string();
-        name.push("-journal.jsonl");
-        self.dir.with_file_name(name)
+        beside(&self.dir, "-journal.jsonl")
     }
+}
+
+/// The path beside `path` whose name is `path`'s with `suffix` appended
+/// (`jobs/wc.a` + `.restoring` = `jobs/wc.a.restoring`; unlike `with_extension`, two
+/// paths that differ only in their extension never meet).
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
 }
 
 const MIB: usize = 1024 * 1024;

@@ -263,6 +263,31 @@ fn job_name(agent: &ureq::Agent, base: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("{base}/jobs names no job"))
 }
 
+/// POSTs `body` to `path` of the admin API at `base`; returns whether the status was a
+/// success, and the JSON answer (`what` names the request in errors).
+fn post_json(
+    agent: &ureq::Agent,
+    base: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    what: &str,
+) -> anyhow::Result<(bool, serde_json::Value)> {
+    let mut req = agent.post(format!("{base}{path}"));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let mut answer = req.send(body).map_err(|e| unreachable_api(base, e))?;
+    let status = answer.status();
+    let text = answer
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| unreachable_api(base, e))?;
+    let v = serde_json::from_str(&text)
+        .with_context(|| format!("the {what} answer ({status}) is not JSON: {text}"))?;
+    Ok((status.is_success(), v))
+}
+
 fn swap(
     url: &str,
     operator: &str,
@@ -273,21 +298,21 @@ fn swap(
         std::fs::read(module).with_context(|| format!("cannot read {}", module.display()))?;
     let base = url.trim_end_matches('/');
     let agent = http_agent();
-    let unreachable = |e: ureq::Error| unreachable_api(base, e);
     let name = job_name(&agent, base)?;
     let who = requested_by
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "eddy swap".into());
-    let mut answer = agent
-        .post(format!("{base}/jobs/{name}/operators/{operator}/swap"))
-        .header("content-type", "application/wasm")
-        .header("x-requested-by", &who)
-        .send(&bytes[..])
-        .map_err(unreachable)?;
-    let status = answer.status();
-    let text = answer.body_mut().read_to_string().map_err(unreachable)?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("the swap answer ({status}) is not JSON: {text}"))?;
+    let (_, v) = post_json(
+        &agent,
+        base,
+        &format!("/jobs/{name}/operators/{operator}/swap"),
+        &[
+            ("content-type", "application/wasm"),
+            ("x-requested-by", &who),
+        ],
+        &bytes,
+        "swap",
+    )?;
     match v["result"].as_str() {
         Some("swapped") => {
             println!(
@@ -468,7 +493,7 @@ fn savepoint_take(job: &std::path::Path, dir: &std::path::Path) -> anyhow::Resul
     }
     let started = std::time::Instant::now();
     let db = eddy_host::state::StateDb::open(&cfg.state.dir, cfg.state.max_key_groups)?;
-    let (m, summary) = eddy_host::savepoint::write(&db, dir, "")?;
+    let (m, summary) = eddy_host::savepoint::write(&db, dir)?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "savepoint of job `{}` at checkpoint {} written to {}: {} entries, {:.1} MB in {:.2} s ({:.0} entries/s, {:.0} MB/s); positions {:?}",
@@ -492,19 +517,15 @@ fn savepoint_running(url: &str, dir: &std::path::Path, stop: bool) -> anyhow::Re
     // The folder is on the job's host; make it absolute as this machine sees it.
     let dir = std::path::absolute(dir)?;
     let body = serde_json::json!({ "dir": dir, "stop": stop }).to_string();
-    let mut answer = agent
-        .post(format!("{base}/jobs/{name}/savepoints"))
-        .header("content-type", "application/json")
-        .send(body.as_bytes())
-        .map_err(|e| unreachable_api(base, e))?;
-    let status = answer.status();
-    let text = answer
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| unreachable_api(base, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("the savepoint answer ({status}) is not JSON: {text}"))?;
-    if !status.is_success() {
+    let (ok, v) = post_json(
+        &agent,
+        base,
+        &format!("/jobs/{name}/savepoints"),
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+        "savepoint",
+    )?;
+    if !ok {
         anyhow::bail!(
             "savepoint failed: {}",
             v["reason"].as_str().unwrap_or("no reason given")
@@ -563,11 +584,15 @@ fn savepoint_bootstrap(
                 serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
             // Values, map keys and list items in the state's codec (JSON as JSON); record
             // keys are bytes.
+            let field = |name: &str| {
+                v.get(name)
+                    .ok_or_else(|| anyhow::anyhow!("{}: no `{name}`", at()))
+            };
             let coded = |field: &serde_json::Value, what: &str| {
                 dump_to_bytes(d, field).map_err(|e| anyhow::anyhow!("{}: `{what}`: {e}", at()))
             };
             let value = if d.kind == StateKind::List {
-                let items = v["items"]
+                let items = field("items")?
                     .as_array()
                     .ok_or_else(|| anyhow::anyhow!("{}: list state needs `items`", at()))?
                     .iter()
@@ -575,14 +600,14 @@ fn savepoint_bootstrap(
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 eddy_host::state::keys::encode_list(&items)
             } else {
-                coded(&v["value"], "value")?
+                coded(field("value")?, "value")?
             };
             entries.push(Entry {
-                key: json_to_bytes(&v["key"]).ok_or_else(|| {
+                key: json_to_bytes(field("key")?).ok_or_else(|| {
                     anyhow::anyhow!("{}: `key` must be a string or {{\"base64\": …}}", at())
                 })?,
                 map_key: (d.kind == StateKind::Map)
-                    .then(|| coded(&v["map-key"], "map-key"))
+                    .then(|| coded(field("map-key")?, "map-key"))
                     .transpose()?,
                 value,
             });
@@ -689,8 +714,19 @@ fn savepoint_dump(
             ))
         })
     };
+    // With a key, only the file of its key group.
+    let group = key.map(|k| {
+        u32::from(eddy_host::state::keys::key_group(
+            k.as_bytes(),
+            m.max_key_groups,
+        ))
+    });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for file in &st.files {
+    for file in st
+        .files
+        .iter()
+        .filter(|f| group.is_none_or(|g| (f.key_groups[0]..f.key_groups[1]).contains(&g)))
+    {
         eddy_host::savepoint::read_file(
             dir,
             file,
@@ -704,7 +740,15 @@ fn savepoint_dump(
                     line["map-key"] = coded(mk, &e.key)?;
                 }
                 if kind == eddy_host::state::StateKind::List {
-                    let items = eddy_host::state::keys::decode_list(&e.value).unwrap_or_default();
+                    let items = eddy_host::state::keys::decode_list(&e.value).ok_or_else(|| {
+                        eddy_host::savepoint::SavepointError::Corrupt {
+                            path: dir.join(&file.path),
+                            why: format!(
+                                "the list of key {} does not decode",
+                                String::from_utf8_lossy(&e.key)
+                            ),
+                        }
+                    })?;
                     line["items"] = items
                         .iter()
                         .map(|i| coded(i, &e.key))

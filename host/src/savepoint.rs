@@ -6,7 +6,8 @@
 //! entries of one state over a key-group range. It is written from a state directory's
 //! last checkpoint by one streaming scan of RocksDB, and restored into a fresh state
 //! directory by one streaming pass over the files; neither holds more than one entry and
-//! one write batch in memory. Nothing in it depends on RocksDB's files or on a module.
+//! one write batch in memory (a bootstrap, which sorts the entries it is given, holds
+//! them all). Nothing in it depends on RocksDB's files or on a module.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -291,24 +292,25 @@ impl FileWriter {
     }
 }
 
-/// Creates the savepoint folder, refusing one that holds a savepoint already.
-fn start_folder(dir: &Path) -> Result<(), SavepointError> {
+/// Refuses a folder that holds a savepoint already (checked again when writing starts).
+pub fn check_folder(dir: &Path) -> Result<(), SavepointError> {
     if dir.join(MANIFEST).exists() {
         return Err(SavepointError::Refused(format!(
             "{} holds a savepoint already; give another folder",
             dir.display()
         )));
     }
+    Ok(())
+}
+
+/// Creates the savepoint folder, refusing one that holds a savepoint already.
+fn start_folder(dir: &Path) -> Result<(), SavepointError> {
+    check_folder(dir)?;
     std::fs::create_dir_all(dir).map_err(io_err(dir))
 }
 
-/// Writes a savepoint of `db`'s last checkpoint into `dir` (which must not hold one), for
-/// job `job`; `version` is the module's version when known.
-pub fn write(
-    db: &StateDb,
-    dir: &Path,
-    version: &str,
-) -> Result<(Manifest, Summary), SavepointError> {
+/// Writes a savepoint of `db`'s last checkpoint into `dir` (which must not hold one).
+pub fn write(db: &StateDb, dir: &Path) -> Result<(Manifest, Summary), SavepointError> {
     let record = checkpoint::read_latest(db)?.ok_or_else(|| {
         SavepointError::Refused(format!(
             "the state in {} has no checkpoint yet: there is nothing to save; run the job first",
@@ -326,17 +328,17 @@ pub fn write(
         }
     }
     let mut files: Vec<Vec<FileEntry>> = vec![Vec::new(); record.states.len()];
-    let mut summary = Summary::default();
     for table in [keys::TABLE_VALUE, keys::TABLE_MAP, keys::TABLE_LIST] {
         let mut open: HashMap<usize, FileWriter> = HashMap::new();
         let mut range = u32::MAX;
         let mut failed: Option<SavepointError> = None;
         db.scan_prefix(&[table], &[table], |k, v| {
             let mut step = || -> Result<(), SavepointError> {
-                let (kg, id, rest) = split_key(k).ok_or_else(|| SavepointError::Corrupt {
-                    path: db.dir().to_path_buf(),
-                    why: format!("a state key of {} bytes is too short", k.len()),
-                })?;
+                let (kg, id, rest) =
+                    keys::split_keyed(k).ok_or_else(|| SavepointError::Corrupt {
+                        path: db.dir().to_path_buf(),
+                        why: format!("a state key of {} bytes is too short", k.len()),
+                    })?;
                 let Some(&state) = by_id.get(&id) else {
                     return Ok(());
                 };
@@ -355,7 +357,7 @@ pub fn write(
                 };
                 if table == keys::TABLE_MAP {
                     let (key, map_key) =
-                        split_map_key(rest).ok_or_else(|| SavepointError::Corrupt {
+                        keys::split_map_rest(rest).ok_or_else(|| SavepointError::Corrupt {
                             path: db.dir().to_path_buf(),
                             why: "a map state key has a bad length".into(),
                         })?;
@@ -379,11 +381,13 @@ pub fn write(
             files[s].push(w.finish()?);
         }
     }
+    // The module history's last entry is the running module (empty only in checkpoints
+    // of an eddy that kept no history).
     let version = record
         .modules
         .last()
         .map(|m: &ModuleRecord| m.version.clone())
-        .unwrap_or_else(|| version.to_string());
+        .unwrap_or_default();
     let states: Vec<StateEntry> = record
         .states
         .iter()
@@ -396,41 +400,24 @@ pub fn write(
             }
         })
         .collect();
-    for s in &states {
-        summary.entries += s.entries();
-        summary.bytes += s.bytes();
-    }
-    let manifest = Manifest {
-        format: SAVEPOINT_FORMAT,
-        job: record.job.clone(),
-        created_at_ms: checkpoint::now_ms(),
-        checkpoint: record.id,
-        max_key_groups: db.max_key_groups(),
-        positions: record.positions.clone(),
-        pending_output: Vec::new(),
-        operators: vec![OperatorEntry {
-            uid: uid.clone(),
-            module_sha256: record.module_sha256.clone(),
-            module_version: version,
-            states,
-        }],
-    };
-    write_manifest(dir, &manifest)?;
-    Ok((manifest, summary))
-}
-
-/// `[table][kg u16][state u32][rest]` → (kg, state, rest).
-fn split_key(k: &[u8]) -> Option<(u16, StateId, &[u8])> {
-    let kg = u16::from_be_bytes(k.get(1..3)?.try_into().ok()?);
-    let id = u32::from_be_bytes(k.get(3..7)?.try_into().ok()?);
-    Some((kg, id, k.get(7..)?))
-}
-
-/// `[key len u32 BE][key][map key]` → (key, map key).
-fn split_map_key(rest: &[u8]) -> Option<(&[u8], &[u8])> {
-    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-    let key = rest.get(4..4 + len)?;
-    Some((key, rest.get(4 + len..)?))
+    seal(
+        dir,
+        Manifest {
+            format: SAVEPOINT_FORMAT,
+            job: record.job.clone(),
+            created_at_ms: checkpoint::now_ms(),
+            checkpoint: record.id,
+            max_key_groups: db.max_key_groups(),
+            positions: record.positions.clone(),
+            pending_output: Vec::new(),
+            operators: vec![OperatorEntry {
+                uid: uid.clone(),
+                module_sha256: record.module_sha256.clone(),
+                module_version: version,
+                states,
+            }],
+        },
+    )
 }
 
 /// What a bootstrapped savepoint is for: the job, its operator and module, its key-group
@@ -459,7 +446,6 @@ pub fn bootstrap(
     states: Vec<(Descriptor, Vec<Entry>)>,
 ) -> Result<(Manifest, Summary), SavepointError> {
     start_folder(dir)?;
-    let mut summary = Summary::default();
     let mut entries_out = Vec::with_capacity(states.len());
     for (i, (d, mut entries)) in states.into_iter().enumerate() {
         // Key-group order, as a scan of the state store would give.
@@ -495,37 +481,48 @@ pub fn bootstrap(
         if let Some((_, w)) = open.take() {
             files.push(w.finish()?);
         }
-        let st = StateEntry {
+        entries_out.push(StateEntry {
             descriptor: d,
             files,
-        };
-        summary.entries += st.entries();
-        summary.bytes += st.bytes();
-        entries_out.push(st);
+        });
     }
-    let manifest = Manifest {
-        format: SAVEPOINT_FORMAT,
-        job: target.job.to_string(),
-        created_at_ms: checkpoint::now_ms(),
-        checkpoint: 0,
-        max_key_groups: target.max_key_groups,
-        positions: target.positions.clone(),
-        pending_output: Vec::new(),
-        operators: vec![OperatorEntry {
-            uid: target.uid.to_string(),
-            module_sha256: target.module_sha256.to_string(),
-            module_version: target.module_version.to_string(),
-            states: entries_out,
-        }],
-    };
+    seal(
+        dir,
+        Manifest {
+            format: SAVEPOINT_FORMAT,
+            job: target.job.to_string(),
+            created_at_ms: checkpoint::now_ms(),
+            checkpoint: 0,
+            max_key_groups: target.max_key_groups,
+            positions: target.positions.clone(),
+            pending_output: Vec::new(),
+            operators: vec![OperatorEntry {
+                uid: target.uid.to_string(),
+                module_sha256: target.module_sha256.to_string(),
+                module_version: target.module_version.to_string(),
+                states: entries_out,
+            }],
+        },
+    )
+}
+
+/// Completes a savepoint whose data files are written: writes its manifest; returns it
+/// with what it holds.
+fn seal(dir: &Path, manifest: Manifest) -> Result<(Manifest, Summary), SavepointError> {
     write_manifest(dir, &manifest)?;
+    let mut summary = Summary::default();
+    for s in manifest.operators.iter().flat_map(|o| &o.states) {
+        summary.entries += s.entries();
+        summary.bytes += s.bytes();
+    }
     Ok((manifest, summary))
 }
 
 fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), SavepointError> {
-    let json = serde_json::to_vec_pretty(manifest).map_err(|e| SavepointError::Corrupt {
-        path: dir.join(MANIFEST),
-        why: format!("cannot encode: {e}"),
+    let path = dir.join(MANIFEST);
+    let json = serde_json::to_vec_pretty(manifest).map_err(|e| SavepointError::Io {
+        path: path.clone(),
+        source: std::io::Error::other(format!("cannot encode the manifest: {e}")),
     })?;
     let sum = hex::encode(Sha256::digest(&json));
     // The checksum first: a manifest without one is never taken for complete.
@@ -534,11 +531,7 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), SavepointError>
         (MANIFEST.to_string(), json),
     ] {
         let path = dir.join(&name);
-        let tmp = dir.join(format!("{name}.tmp"));
-        let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(&bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        crate::io::write_file_durably(&path, &bytes).map_err(io_err(&path))?;
     }
     Ok(())
 }
@@ -715,15 +708,12 @@ pub fn restore(
     let mut unclaimed: Vec<String> = Vec::new();
     for op in &m.operators {
         for s in &op.states {
-            let claim = (op.uid == target.uid)
-                .then(|| {
-                    target
-                        .states
-                        .iter()
-                        .position(|d| d.name == s.descriptor.name)
-                })
-                .flatten();
-            match claim.map(|h| (h, &target.states[h])) {
+            let claim = target
+                .states
+                .iter()
+                .enumerate()
+                .find(|(_, d)| op.uid == target.uid && d.name == s.descriptor.name);
+            match claim {
                 Some((_, d)) if d.kind != s.descriptor.kind => {
                     return Err(SavepointError::Refused(format!(
                         "operator `{}` declares state `{}` as {} state, but the savepoint holds it as {} state; keep the kind, or give the new state another name",
@@ -749,7 +739,7 @@ pub fn restore(
             unclaimed.join(", ")
         )));
     }
-    let tmp = state_dir.with_extension("restoring");
+    let tmp = crate::config::beside(state_dir, ".restoring");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
@@ -765,6 +755,7 @@ pub fn restore(
         std::fs::remove_dir(state_dir).map_err(io_err(state_dir))?;
     }
     std::fs::rename(&tmp, state_dir).map_err(io_err(state_dir))?;
+    crate::io::sync_parent(state_dir).map_err(io_err(state_dir))?;
     Ok((record, summary))
 }
 

@@ -135,3 +135,24 @@ pub fn json_to_bytes(v: &serde_json::Value) -> Option<Vec<u8>> {
         _ => None,
     }
 }
+
+/// Writes `bytes` to `path` so that a crash leaves either the old file or the whole new
+/// one: into a temporary file beside it, synced, renamed over `path`, then the folder
+/// synced so that the rename itself survives a power loss.
+pub fn write_file_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = crate::config::beside(path, &format!(".tmp{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    sync_parent(path)
+}
+
+/// Syncs the folder holding `path`, making a rename or creation of `path` durable.
+pub fn sync_parent(path: &std::path::Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
+        _ => std::fs::File::open(".")?.sync_all(),
+    }
+}

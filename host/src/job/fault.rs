@@ -11,7 +11,9 @@
 //! and its held outputs went out, no checkpoint names it yet).
 //!
 //! `EDDY_FAULT=stall-commit:<n>` instead makes the n-th checkpoint's committer hang before
-//! its write (a stalled disk or output stream), for the `checkpoint-timeout` test.
+//! its write (a stalled disk or output stream), for the `checkpoint-timeout` test;
+//! `EDDY_FAULT=fail-migrate:<n>` makes the n-th worker migration pass of a swap fail, as a
+//! failing `migrate` would, while the other workers' passes succeed.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,22 +41,22 @@ fn fault() -> Option<&'static Fault> {
 
 /// Marks reaching `point`; aborts the process if `EDDY_FAULT` says so.
 pub fn hit(point: &str) {
-    if let Some(f) = fault()
-        && f.point == point
-        && f.hits.fetch_add(1, Ordering::Relaxed) + 1 == f.at
-    {
-        eprintln!("EDDY_FAULT: aborting at {point} (hit {})", f.at);
+    if fails(point) {
+        eprintln!("EDDY_FAULT: aborting at {point}");
         std::process::abort();
     }
 }
 
+/// Whether `EDDY_FAULT` names `point` for this hit (for `fail-…` points the caller then
+/// fails as it would on bad input).
+pub fn fails(point: &str) -> bool {
+    fault().is_some_and(|f| f.point == point && f.hits.fetch_add(1, Ordering::Relaxed) + 1 == f.at)
+}
+
 /// Hangs the calling thread for good if `EDDY_FAULT` names `point` for this hit.
 pub fn stall(point: &str) {
-    if let Some(f) = fault()
-        && f.point == point
-        && f.hits.fetch_add(1, Ordering::Relaxed) + 1 == f.at
-    {
-        eprintln!("EDDY_FAULT: stalling at {point} (hit {})", f.at);
+    if fails(point) {
+        eprintln!("EDDY_FAULT: stalling at {point}");
         loop {
             std::thread::park();
         }

@@ -82,6 +82,19 @@ pub fn restore_savepoint(
     allow_non_restored: bool,
 ) -> Result<(CheckpointRecord, crate::savepoint::Summary), JobError> {
     use crate::runtime::NoState;
+    // What an earlier run left beside its state would be taken for this state's: retained
+    // copies (a fallback to them would resume at the old run's positions) and the order
+    // journal.
+    let leftover = [cfg.state.retained_dir(), cfg.state.journal_path()]
+        .into_iter()
+        .find(|p| std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_some()) || p.is_file());
+    if let Some(p) = leftover {
+        return Err(crate::savepoint::SavepointError::Refused(format!(
+            "{} belongs to an earlier run of this job's state; a savepoint restores into fresh state: move it away with that state, or give the job another [state] dir",
+            p.display()
+        ))
+        .into());
+    }
     let module = runtime.load(&cfg.operator.module)?;
     let prepared = runtime.prepare::<NoState>(&module, cfg.operator.limits)?;
     let mut instance = None;
@@ -220,7 +233,7 @@ fn taken(
 
 /// Snapshots `db` (just committed) into `copy` (hard links) and writes the savepoint from
 /// it on a thread of its own, so that neither the committer nor processing waits for it.
-fn write_savepoint_from_copy(db: &StateDb, req: SavepointRequest, copy: PathBuf, version: String) {
+fn write_savepoint_from_copy(db: &StateDb, req: SavepointRequest, copy: PathBuf) {
     if let Err(e) = db.copy_to(&copy) {
         let _ = req
             .reply
@@ -233,9 +246,7 @@ fn write_savepoint_from_copy(db: &StateDb, req: SavepointRequest, copy: PathBuf,
         .spawn(move || {
             let result = StateDb::open(&copy, groups)
                 .map_err(|e| e.to_string())
-                .and_then(|db| {
-                    crate::savepoint::write(&db, &req.dir, &version).map_err(|e| e.to_string())
-                });
+                .and_then(|db| crate::savepoint::write(&db, &req.dir).map_err(|e| e.to_string()));
             let _ = std::fs::remove_dir_all(&copy);
             let _ = req
                 .reply
@@ -554,11 +565,9 @@ impl Job {
         }
         if let Some(req) = coord.final_savepoint.take() {
             let answer = match &result {
-                Ok(()) => {
-                    crate::savepoint::write(&coord.job.db, &req.dir, &coord.job.module.info.version)
-                        .map(|(m, summary)| taken(&req.dir, &m, summary, true))
-                        .map_err(|e| e.to_string())
-                }
+                Ok(()) => crate::savepoint::write(&coord.job.db, &req.dir)
+                    .map(|(m, summary)| taken(&req.dir, &m, summary, true))
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(format!("the job failed before the savepoint: {e}")),
             };
             if let Err(e) = &answer {
@@ -893,21 +902,9 @@ impl Coordinator {
             .filter_map(|(w, r)| r.as_ref().err().map(|e| format!("worker {w}: {e}")))
             .collect();
         if !failed.is_empty() {
-            // Whoever started the new module goes back: no record was processed since.
-            let swapped: Vec<usize> = results
-                .iter()
-                .filter(|(_, r)| r.is_ok())
-                .map(|(w, _)| *w)
-                .collect();
-            for w in &swapped {
-                self.send(*w, ToWorker::Swap(old.clone()))?;
-            }
-            let back = self.collect_swapped(swapped.len())?;
-            if let Some((w, Err(e))) = back.iter().find(|(_, r)| r.is_err()) {
-                return Err(JobError::Worker(format!(
-                    "worker {w} could not go back to the previous module after a failed swap: {e}"
-                )));
-            }
+            // Every worker goes back to the rollback point and the old module, forgetting
+            // what it migrated; no record was processed since.
+            self.roll_back_workers(&old)?;
             let reason = format!("the new module could not start: {}", failed.join("; "));
             let _ = req.reply.send(SwapOutcome::Refused { reason });
             return Ok(());
@@ -1010,22 +1007,7 @@ impl Coordinator {
         let Some(p) = self.probation.take() else {
             return Ok(());
         };
-        let n = self.to_workers.len();
-        for w in 0..n {
-            self.send(w, ToWorker::Rollback(p.old.clone()))?;
-        }
-        let mut answers = 0;
-        while answers < n {
-            match self.ack_rx.recv() {
-                Ok(FromWorker::RolledBack { .. }) => answers += 1,
-                // Answers of the module being rolled back.
-                Ok(FromWorker::Misbehaved { .. } | FromWorker::CutPassed { .. }) => {}
-                Ok(other) => self.note(other)?,
-                Err(_) => return Err(JobError::Worker("all workers stopped".into())),
-            }
-        }
-        // The replay reads the state of the rollback point: it must be durable first.
-        self.finish_commit()?;
+        self.roll_back_workers(&p.old)?;
         let failed = std::mem::replace(&mut self.job.module, p.old_module);
         self.prepared = p.old.prepared.clone();
         self.registered = p.old.registered.clone();
@@ -1048,6 +1030,27 @@ impl Coordinator {
             }
         }
         Ok(())
+    }
+
+    /// Every worker forgets its state changes since the rollback point (the checkpoint
+    /// taken at the swap) and runs `old` again; returns once that checkpoint is durable,
+    /// since what the workers process next reads its state.
+    fn roll_back_workers(&mut self, old: &Arc<SwapTo>) -> Result<(), JobError> {
+        let n = self.to_workers.len();
+        for w in 0..n {
+            self.send(w, ToWorker::Rollback(old.clone()))?;
+        }
+        let mut answers = 0;
+        while answers < n {
+            match self.ack_rx.recv() {
+                Ok(FromWorker::RolledBack { .. }) => answers += 1,
+                // Answers of the module being rolled back.
+                Ok(FromWorker::Misbehaved { .. } | FromWorker::CutPassed { .. }) => {}
+                Ok(other) => self.note(other)?,
+                Err(_) => return Err(JobError::Worker("all workers stopped".into())),
+            }
+        }
+        self.finish_commit()
     }
 
     /// Shows the running module, its history and the last swap's problem (none after a
@@ -1195,12 +1198,7 @@ impl Coordinator {
         let snapshot = self.savepoint_at_next.take().map(|req| {
             (
                 req,
-                self.job
-                    .cfg
-                    .state
-                    .dir
-                    .with_extension(format!("savepoint-{id}")),
-                self.job.module.info.version.clone(),
+                crate::config::beside(&self.job.cfg.state.dir, &format!(".savepoint-{id}")),
             )
         });
         let handle = std::thread::Builder::new()
@@ -1238,8 +1236,8 @@ impl Coordinator {
                 if let Some((dir, keep)) = retain {
                     checkpoint::retain(&db, &dir, id, keep)?;
                 }
-                if let Some((req, copy, version)) = snapshot {
-                    write_savepoint_from_copy(&db, req, copy, version);
+                if let Some((req, copy)) = snapshot {
+                    write_savepoint_from_copy(&db, req, copy);
                 }
                 Ok(Committed {
                     took: t.elapsed(),

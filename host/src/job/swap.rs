@@ -13,8 +13,8 @@
 //!    handles) and the drain of that checkpoint in progress, and migrates the states whose
 //!    schema version changed ([`Migration`]: every value of its key groups through the new
 //!    module's `migrate`). If any worker cannot start the new module or migrate, every
-//!    worker goes back to the old one (no record was processed in between) and the request
-//!    is refused.
+//!    worker goes back to the rollback point and the old module (no record was processed
+//!    in between; what some worker migrated is forgotten) and the request is refused.
 //! 3. Probation: for its first `swap-probation-records` records the new module's outputs
 //!    are held back in the workers, no checkpoint is taken, and the coordinator keeps a
 //!    copy of every record it routes. A failed call beyond `swap-max-failures` rolls back:
@@ -99,12 +99,7 @@ impl std::fmt::Debug for JobControl {
 
 impl Control for JobControl {
     fn savepoint(&self, dir: PathBuf, stop: bool) -> Result<SavepointTaken, String> {
-        if dir.join(crate::savepoint::MANIFEST).exists() {
-            return Err(format!(
-                "{} holds a savepoint already; give another folder",
-                dir.display()
-            ));
-        }
+        crate::savepoint::check_folder(&dir).map_err(|e| e.to_string())?;
         let (reply, answer) = mpsc::channel();
         self.tx
             .send(Request::Savepoint(SavepointRequest { dir, stop, reply }))
@@ -228,7 +223,6 @@ pub fn short(sha256: &str) -> &str {
 /// Stores a component in the job's module folder under its sha256 (written to a temporary
 /// file, synced, renamed), unless it is there already; returns its path.
 pub fn store_module(dir: &Path, bytes: &[u8]) -> Result<PathBuf, String> {
-    use std::io::Write;
     let sha = hex::encode(Sha256::digest(bytes));
     let path = dir.join(format!("{sha}.wasm"));
     if path.exists() {
@@ -241,11 +235,7 @@ pub fn store_module(dir: &Path, bytes: &[u8]) -> Result<PathBuf, String> {
         )
     };
     std::fs::create_dir_all(dir).map_err(failed)?;
-    let tmp = dir.join(format!("{sha}.tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(failed)?;
-    f.write_all(bytes).map_err(failed)?;
-    f.sync_all().map_err(failed)?;
-    std::fs::rename(&tmp, &path).map_err(failed)?;
+    crate::io::write_file_durably(&path, bytes).map_err(failed)?;
     Ok(path)
 }
 

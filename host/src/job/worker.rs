@@ -221,8 +221,9 @@ impl HeldOutput {
 }
 
 /// Runs a swap's migrations on the new instance (see [`Migration`]): every value of each
-/// state in `groups` goes through the instance's `migrate`. All or nothing: on an error
-/// the changes are undone and the instance's host comes back with the error.
+/// state in `groups` goes through the instance's `migrate`, as ordinary cache changes. On
+/// an error the instance's host comes back with it, its cache partly migrated: the
+/// coordinator then rolls every worker back to the swap's checkpoint.
 #[allow(clippy::type_complexity)]
 fn migrate(
     mut inst: Instance<OperatorContext>,
@@ -237,26 +238,28 @@ fn migrate(
     let db = inst.host().keyed.db().clone();
     let empty = crate::state::KeyedState::new(db, Vec::new(), 0);
     let mut keyed = std::mem::replace(&mut inst.host().keyed, empty);
-    keyed.begin();
-    let mut result = Ok(0u64);
-    for m in migrations {
-        match keyed.migrate(m.handle, groups.clone(), |v| {
-            inst.migrate(&m.state, m.from, v).map_err(|e| e.to_string())
-        }) {
-            Ok(n) => result = result.map(|total| total + n),
-            Err(e) => {
-                result = Err(format!(
-                    "its `migrate` failed on state `{}` (schema version {} to {}): {e}",
-                    m.state.name, m.from, m.state.schema_version
-                ));
-                break;
-            }
+    let result = (|| {
+        if super::fault::fails("fail-migrate") {
+            return Err("the migration failed (EDDY_FAULT)".to_string());
         }
-    }
+        let mut n = 0;
+        for m in migrations {
+            n += keyed
+                .migrate(m.handle, groups.clone(), |v| {
+                    inst.migrate(&m.state, m.from, v).map_err(|e| e.to_string())
+                })
+                .map_err(|e| {
+                    format!(
+                        "its `migrate` failed on state `{}` (schema version {} to {}): {e}",
+                        m.state.name, m.from, m.state.schema_version
+                    )
+                })?;
+        }
+        Ok(n)
+    })();
+    inst.host().keyed = keyed;
     match result {
         Ok(n) => {
-            keyed.commit();
-            inst.host().keyed = keyed;
             tracing::info!(
                 values = n,
                 ms = started.elapsed().as_secs_f64() * 1e3,
@@ -266,12 +269,7 @@ fn migrate(
             );
             Ok(inst)
         }
-        Err(why) => {
-            keyed.rollback();
-            let mut host = inst.into_host();
-            host.keyed = keyed;
-            Err((why, Box::new(host)))
-        }
+        Err(why) => Err((why, Box::new(inst.into_host()))),
     }
 }
 

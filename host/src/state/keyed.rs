@@ -817,15 +817,10 @@ impl KeyedState {
             self.db.scan_prefix(&prefix, &prefix, |k, _| {
                 let rest = &k[plen..];
                 let key = if st.kind == StateKind::Map {
-                    // [key len u32 BE][key][map key]
-                    let Some((len, tail)) = rest.split_first_chunk::<4>() else {
-                        return true;
-                    };
-                    let len = u32::from_be_bytes(*len) as usize;
-                    let Some(key) = tail.get(..len) else {
-                        return true;
-                    };
-                    key
+                    match keys::split_map_rest(rest) {
+                        Some((key, _)) => key,
+                        None => return true,
+                    }
                 } else {
                     rest
                 };

@@ -40,6 +40,21 @@ pub fn value_key(out: &mut Vec<u8>, kg: u16, state: StateId, key: &[u8]) {
     out.extend_from_slice(key);
 }
 
+/// A keyed table's key `[table][kg u16][state u32][rest]` as (kg, state, rest).
+pub fn split_keyed(k: &[u8]) -> Option<(u16, StateId, &[u8])> {
+    let kg = u16::from_be_bytes(k.get(1..3)?.try_into().ok()?);
+    let id = u32::from_be_bytes(k.get(3..7)?.try_into().ok()?);
+    Some((kg, id, k.get(7..)?))
+}
+
+/// The rest of a map-state key, `[key len u32 BE][key][map key]` (see [`map_prefix`]), as
+/// (record key, map key).
+pub fn split_map_rest(rest: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, tail) = rest.split_first_chunk::<4>()?;
+    let len = u32::from_be_bytes(*len) as usize;
+    Some((tail.get(..len)?, tail.get(len..)?))
+}
+
 /// Key of a list-state entry.
 pub fn list_key(out: &mut Vec<u8>, kg: u16, state: StateId, key: &[u8]) {
     keyed_prefix(out, TABLE_LIST, kg, state);
