@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use eddy_host::io::nats::{LocalServer, NatsConn};
@@ -115,20 +116,56 @@ listen = "127.0.0.1:{port}"
         let mut i = from;
         while i < to {
             let end = (i + 500).min(to);
-            self.conn
-                .publish_all(
-                    "words",
-                    (i..end).map(|i| {
-                        (
-                            format!("in-{i}"),
-                            format!("w{}", i * 7919 % KEYS).into_bytes(),
-                        )
-                    }),
-                )
-                .unwrap();
+            self.publish(i, end);
             i = end;
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    fn publish(&self, from: u64, to: u64) {
+        self.conn
+            .publish_all(
+                "words",
+                (from..to).map(|i| {
+                    (
+                        format!("in-{i}"),
+                        format!("w{}", i * 7919 % KEYS).into_bytes(),
+                    )
+                }),
+            )
+            .unwrap();
+    }
+
+    /// Runs `during` (a swap, a savepoint) while a producer publishes inputs from 0 on, at
+    /// ~10,000/s; the producer holds the last `KEEP_BACK` inputs until `during` returns, so
+    /// that they follow it, then publishes the rest up to `to`.
+    pub(super) fn under_load<R>(&self, to: u64, during: impl FnOnce() -> R) -> R {
+        const KEEP_BACK: u64 = 2000;
+        /// Lets the producer go on even when `during` panics.
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut i = 0;
+                while i < to - KEEP_BACK && !done.load(Ordering::Relaxed) {
+                    let end = (i + 100).min(to - KEEP_BACK);
+                    self.publish(i, end);
+                    i = end;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                self.produce(i, to);
+            });
+            let _done = Done(&done);
+            during()
+        })
     }
 
     fn outputs(&self) -> Vec<eddy_host::io::nats::StoredMessage> {
@@ -181,6 +218,7 @@ listen = "127.0.0.1:{port}"
             let id = m.id.clone().unwrap();
             assert!(seen.insert(id.clone()), "output {id} twice");
             let seq: u64 = id.rsplit('/').nth(1).unwrap().parse().unwrap();
+            assert!((1..=RECORDS).contains(&seq), "{id}: no such input");
             let i = seq - 1;
             let word = format!("w{}", i * 7919 % KEYS);
             let count = i / KEYS + 1;
@@ -218,8 +256,7 @@ fn module_sha(path: &Path) -> String {
 fn a_swap_under_load_takes_over_at_one_record_exactly_once() {
     let s = Swapping::new(2);
     let _job = s.start(None);
-    std::thread::scope(|scope| {
-        scope.spawn(|| s.produce(0, RECORDS));
+    s.under_load(RECORDS, || {
         s.wait_for("the first outputs", || s.out_count() > 3000);
         let (ok, out, err) = s.swap(&operator("word_count_v2"));
         assert!(ok, "{out}{err}");
@@ -252,7 +289,8 @@ fn a_swap_under_load_takes_over_at_one_record_exactly_once() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("eddy_swap_pause_seconds_count"),
+        metrics
+            .contains(r#"eddy_swap_pause_seconds_count{job="swap-test",operator="word-count"} 1"#),
         "{metrics}"
     );
 }
@@ -263,8 +301,7 @@ fn a_module_that_traps_on_probation_is_rolled_back_and_leaves_no_trace() {
     // rollback has outputs to hold back.
     let s = Swapping::with("batch-size = 4");
     let _job = s.start(None);
-    std::thread::scope(|scope| {
-        scope.spawn(|| s.produce(0, RECORDS));
+    s.under_load(RECORDS, || {
         s.wait_for("the first outputs", || s.out_count() > 3000);
         // The swap itself succeeds; the rollback follows on the tenth record.
         let (ok, out, err) = s.swap(&operator("trap_on_tenth"));
@@ -357,14 +394,23 @@ fn incompatible_or_broken_modules_are_refused_before_anything_changes() {
 fn crash_around_a_swap(fault: &str) -> (String, Vec<u64>) {
     let s = Swapping::new(2);
     {
-        let _job = s.start(Some(fault));
+        let mut job = s.start(Some(fault));
         s.produce(0, 6000);
         s.wait_for("the first outputs", || s.out_count() >= 5000);
         // The process dies during or right after the swap: the CLI may or may not get
         // the answer.
         let _ = s.swap(&operator("word_count_v2"));
         s.produce(6000, 8000);
-        std::thread::sleep(Duration::from_millis(500));
+        s.wait_for("the injected abort", || {
+            matches!(job.0.try_wait(), Ok(Some(_)))
+        });
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut job.0.stderr.take().unwrap(), &mut err).unwrap();
+        let point = fault.split(':').next().unwrap();
+        assert!(
+            err.contains(&format!("EDDY_FAULT: aborting at {point}")),
+            "the job did not die at {point}: {err}"
+        );
     }
     let _job = s.start(None);
     s.produce(8000, RECORDS);
@@ -442,15 +488,14 @@ fn a_swap_that_changes_a_schema_migrates_the_state_at_the_barrier() {
     let s = Swapping::running("count_u32", "parallelism = 2");
     {
         let _job = s.start(None);
-        std::thread::scope(|scope| {
-            scope.spawn(|| s.produce(0, 8000));
+        let at = s.under_load(8000, || {
             s.wait_for("the first outputs", || s.out_count() > 3000);
             let (ok, out, err) = s.swap(&operator("count_struct"));
             assert!(ok, "{out}{err}");
-            let at = swapped_at(&out);
-            s.wait_for("a checkpoint with the migrated state", || {
-                s.jobs()[0]["last-checkpoint"]["id"].as_u64().unwrap_or(0) > at + 1
-            });
+            swapped_at(&out)
+        });
+        s.wait_for("a checkpoint with the migrated state", || {
+            s.jobs()[0]["last-checkpoint"]["id"].as_u64().unwrap_or(0) > at + 1
         });
         let op = &s.jobs()[0]["operators"][0];
         assert_eq!(op["version"], "2.0.0");
@@ -473,4 +518,27 @@ fn a_swap_that_changes_a_schema_migrates_the_state_at_the_barrier() {
     assert!(s.assert_exact().is_empty(), "decimal counts only");
     let op = &s.jobs()[0]["operators"][0];
     assert_eq!(op["module-sha256"], module_sha(&operator("count_struct")));
+}
+
+#[test]
+fn a_migration_that_fails_in_one_worker_is_forgotten_by_every_worker() {
+    // One worker's migration pass fails (injected), the other's succeeds: the swap is
+    // refused and both workers go on with the old module and the old bytes, so every count
+    // stays exact. A worker that kept its migrated values would feed struct bytes to v1.
+    let s = Swapping::running("count_u32", "parallelism = 2");
+    let _job = s.start(Some("fail-migrate:1"));
+    s.under_load(RECORDS, || {
+        s.wait_for("the first outputs", || s.out_count() > 3000);
+        let (ok, out, err) = s.swap(&operator("count_struct"));
+        assert!(!ok, "{out}");
+        assert!(
+            err.contains("could not start") && err.contains("the migration failed"),
+            "{err}"
+        );
+    });
+    s.wait_for("every output", || s.out_count() >= RECORDS);
+    assert!(s.assert_exact().is_empty(), "decimal counts only");
+    let op = &s.jobs()[0]["operators"][0];
+    assert_eq!(op["version"], "1.0.0");
+    assert_eq!(op["swaps"], 0);
 }

@@ -1,6 +1,6 @@
 //! `word-count-v2`: the word-count example's next version, for hot-swap tests. Same state
 //! (`count`, a `u64` per word, schema 1), so it can take over a running word count; it
-//! emits JSON instead of bare numbers: `{"word": "the", "count": 3, "v": 2}`.
+//! emits JSON instead of bare numbers: `{"count":3,"v":2,"word":"the"}`.
 
 use eddy_sdk::{Context, Error, Operator, Record, StateRegistry, ValueState};
 
