@@ -37,7 +37,10 @@ struct Args {
     /// Distinct keys; several values run in turn (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
     keys: Vec<u64>,
-    /// Variants to run (comma-separated): native, wasm-per-record, wasm-batched.
+    /// Variants to run (comma-separated): native, wasm-per-record, wasm-batched, and on
+    /// event time (generator timestamps 1 ms apart) wasm-window (a tumbling one-minute
+    /// count per key) and wasm-timers (one event-time timer registered and fired per
+    /// record). Ratios are to the first variant of the list.
     #[arg(
         long,
         value_delimiter = ',',
@@ -93,6 +96,9 @@ struct Figures {
     checkpoints: u64,
     peak_rss_mib: f64,
     outputs: u64,
+    /// Timers fired.
+    #[serde(default)]
+    timers: u64,
     /// Checkpoint duration (barrier to durable) p50 / p99 / max, ms; empty for `native`.
     checkpoint_ms: Vec<f64>,
     /// Processing pause per checkpoint p50 / p99 / max, ms; empty for `native`.
@@ -155,7 +161,7 @@ fn main() -> Result<()> {
         "variant",
         "records/s",
         "ns/record",
-        "vs native",
+        "vs first",
         "peak RSS MiB",
         "ckpts",
         "ckpt ms p50/99/max",
@@ -179,15 +185,18 @@ fn main() -> Result<()> {
                 );
             }
             let f: Figures = serde_json::from_slice(&out.stdout)?;
-            if f.outputs != f.records {
-                bail!(
-                    "variant {v}: {} outputs for {} records",
-                    f.outputs,
-                    f.records
-                );
+            let (expected, what) = match v.as_str() {
+                // One timer per record, each fired once.
+                "wasm-timers" => (f.timers, "timers fired"),
+                // One result per key and minute window (records are 1 ms apart).
+                "wasm-window" => (f.records, "records"),
+                _ => (f.outputs, "outputs"),
+            };
+            if expected != f.records {
+                bail!("variant {v}: {expected} {what} for {} records", f.records);
             }
             let ns = f.seconds * 1e9 / f.records as f64;
-            if v == "native" {
+            if native_ns.is_none() {
                 native_ns = Some(ns);
             }
             let ratio = native_ns
@@ -212,13 +221,24 @@ fn main() -> Result<()> {
 
 fn run_variant(variant: &str, records: u64, keys: u64, module: &Path) -> Result<Figures> {
     let dir = tempfile::tempdir()?;
-    let (seconds, checkpoints, outputs, checkpoint_ms, pause_ms) = match variant {
+    let batch = defaults::BATCH_SIZE;
+    let windows = Path::new("target/operators/window_count.wasm");
+    let (seconds, checkpoints, outputs, timers, checkpoint_ms, pause_ms) = match variant {
         "native" => {
             let (s, c, o) = native(dir.path(), records, keys)?;
-            (s, c, o, Vec::new(), Vec::new())
+            (s, c, o, 0, Vec::new(), Vec::new())
         }
-        "wasm-per-record" => wasm(dir.path(), records, keys, module, 1)?,
-        "wasm-batched" => wasm(dir.path(), records, keys, module, defaults::BATCH_SIZE)?,
+        "wasm-per-record" => wasm(dir.path(), records, keys, module, 1, "{}")?,
+        "wasm-batched" => wasm(dir.path(), records, keys, module, batch, "{}")?,
+        "wasm-window" => wasm(dir.path(), records, keys, windows, batch, "{}")?,
+        "wasm-timers" => wasm(
+            dir.path(),
+            records,
+            keys,
+            windows,
+            batch,
+            "{ mode = \"timers\" }",
+        )?,
         other => bail!("unknown variant {other}"),
     };
     Ok(Figures {
@@ -229,14 +249,22 @@ fn run_variant(variant: &str, records: u64, keys: u64, module: &Path) -> Result<
         checkpoints,
         peak_rss_mib: peak_rss_mib(),
         outputs,
+        timers,
         checkpoint_ms,
         pause_ms,
     })
 }
 
-type WasmFigures = (f64, u64, u64, Vec<f64>, Vec<f64>);
+type WasmFigures = (f64, u64, u64, u64, Vec<f64>, Vec<f64>);
 
-fn wasm(dir: &Path, records: u64, keys: u64, module: &Path, batch: u32) -> Result<WasmFigures> {
+fn wasm(
+    dir: &Path,
+    records: u64,
+    keys: u64,
+    module: &Path,
+    batch: u32,
+    config: &str,
+) -> Result<WasmFigures> {
     let module = std::fs::canonicalize(module)
         .with_context(|| format!("{} (run scripts/build-operators.sh)", module.display()))?;
     let job = format!(
@@ -245,6 +273,7 @@ fn wasm(dir: &Path, records: u64, keys: u64, module: &Path, batch: u32) -> Resul
 uid = "word-count"
 module = "{}"
 batch-size = {batch}
+config = {config}
 [source]
 type = "generator"
 count = {records}
@@ -269,6 +298,7 @@ dir = "state"
         report.elapsed.as_secs_f64(),
         report.checkpoints,
         report.records_out,
+        report.timers_fired,
         percentiles(&report.checkpoint_durations),
         percentiles(&report.checkpoint_pauses),
     ))
@@ -327,6 +357,8 @@ fn native(dir: &Path, records: u64, keys: u64) -> Result<(f64, u64, u64)> {
                     positions: [("generator".to_string(), position)].into(),
                     created_at_ms: checkpoint::now_ms(),
                     modules: Vec::new(),
+                    max_timestamps: Default::default(),
+                    watermark: None,
                 },
             )
         })

@@ -367,7 +367,22 @@ async fn jobs(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         "checkpoints": checkpoints,
         "mean-checkpoint-ms": if checkpoints > 0 { sum * 1e3 / checkpoints as f64 } else { 0.0 },
         "state-bytes": st.state_bytes.load(Ordering::Relaxed),
+        "watermark": watermark_json(st.watermark.load(Ordering::Relaxed)),
+        "source-watermarks": st.source_watermarks.lock().map(|w| w.iter().map(|(s, (wm, idle))| {
+            (s.clone(), serde_json::json!({"watermark": watermark_json(*wm), "idle": idle}))
+        }).collect::<serde_json::Map<_, _>>()).unwrap_or_default(),
+        "timers-fired": st.timers_fired.load(Ordering::Relaxed),
+        "late-records": st.late_records.load(Ordering::Relaxed),
     }]))
+}
+
+/// A watermark for JSON: null before there is one.
+fn watermark_json(wm: i64) -> serde_json::Value {
+    if wm == i64::MIN {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!(wm)
+    }
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
@@ -425,6 +440,18 @@ pub fn render(info: &JobInfo, st: &Stats) -> String {
             c(&st.rollbacks),
         ),
         (
+            "eddy_timers_fired_total",
+            "Timers fired (event time and processing time).",
+            "counter",
+            c(&st.timers_fired),
+        ),
+        (
+            "eddy_late_records_total",
+            "Records behind the watermark by more than the allowed lateness, sent to the late-data output.",
+            "counter",
+            c(&st.late_records),
+        ),
+        (
             "eddy_checkpoints_total",
             "Checkpoints completed.",
             "counter",
@@ -455,6 +482,23 @@ pub fn render(info: &JobInfo, st: &Stats) -> String {
         }
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         let _ = writeln!(out, "{name}{{{labels}}} {v}");
+    }
+    if let Ok(w) = st.source_watermarks.lock()
+        && !w.is_empty()
+    {
+        let _ = writeln!(
+            out,
+            "# HELP eddy_watermark_ms The event-time watermark of each source (ms since the epoch).\n# TYPE eddy_watermark_ms gauge"
+        );
+        for (source, (wm, _)) in w.iter() {
+            if *wm != i64::MIN {
+                let _ = writeln!(
+                    out,
+                    "eddy_watermark_ms{{{labels},source=\"{}\"}} {wm}",
+                    escape(source)
+                );
+            }
+        }
     }
     histogram(
         &mut out,

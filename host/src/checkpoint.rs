@@ -78,6 +78,14 @@ pub struct CheckpointRecord {
     /// this state (`module_sha256`). Absent in records of eddy before hot swap.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<ModuleRecord>,
+    /// The largest event timestamp routed per source, up to `positions` (what the
+    /// watermarks resume from). Absent in records of eddy before event time.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub max_timestamps: BTreeMap<String, i64>,
+    /// The job's watermark at those positions (it never goes back, also across a restart,
+    /// even when idle sources let it pass the sources' own). Absent before there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<i64>,
 }
 
 /// How a module came to run.
@@ -293,6 +301,8 @@ mod tests {
             positions: [("s".to_string(), 42)].into(),
             created_at_ms: 1,
             modules: Vec::new(),
+            max_timestamps: Default::default(),
+            watermark: None,
         }
     }
 

@@ -67,8 +67,90 @@ pub struct RawJob {
     /// The admin HTTP API (off unless given).
     #[serde(default)]
     pub admin: Option<AdminConfig>,
+    /// Event time: record timestamps, watermarks and late data.
+    #[serde(default)]
+    pub event_time: Option<RawEventTime>,
 }
 
+/// `[event-time]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawEventTime {
+    /// Where a record's event timestamp comes from.
+    #[serde(default)]
+    pub timestamp: TimestampConfig,
+    /// How far behind the newest timestamp of a source records may still arrive in order
+    /// to count as on time, e.g. "5s".
+    #[serde(default, with = "humantime_serde")]
+    pub max_out_of_orderness: Option<Duration>,
+    /// How far behind the watermark a record may be and still reach the operator.
+    #[serde(default, with = "humantime_serde")]
+    pub allowed_lateness: Option<Duration>,
+    /// A source that has given no record for this long stops holding the watermark back.
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
+    /// Where late records go.
+    #[serde(default)]
+    pub late_data: Option<SinkConfig>,
+    /// What the end of a bounded input means for event-time timers.
+    #[serde(default)]
+    pub end_of_input: EndOfInput,
+}
+
+/// `[event-time] end-of-input`: what happens to event-time timers when every source of the
+/// job is bounded and exhausted.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndOfInput {
+    /// The input is complete: the watermark goes to the end of time and every event-time
+    /// timer fires (as Flink does at the end of a bounded input).
+    #[default]
+    FireTimers,
+    /// More input may come (a file that grows, a stream read up to its end): the timers
+    /// stay for the next run.
+    KeepTimers,
+}
+
+/// `[event-time] timestamp`: where a record's event timestamp (ms since the epoch) comes
+/// from.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(tag = "from", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TimestampConfig {
+    /// The source's: the JetStream message time, the `timestamp` of the JSON file format
+    /// (0 for other file formats and the generator).
+    #[default]
+    Record,
+    /// A top-level number field of the value parsed as a JSON object.
+    JsonField {
+        /// Field name.
+        field: String,
+    },
+    /// A header holding a decimal number.
+    Header {
+        /// Header name.
+        name: String,
+    },
+}
+
+/// The validated `[event-time]` (its defaults when the job file has none).
+#[derive(Debug, Clone)]
+pub struct EventTimeConfig {
+    /// Whether the job file has an `[event-time]` table: only then are late records kept
+    /// from the operator.
+    pub configured: bool,
+    /// Where timestamps come from.
+    pub timestamp: TimestampConfig,
+    /// Bounded out-of-orderness of the watermark, in ms.
+    pub max_out_of_orderness_ms: i64,
+    /// Allowed lateness, in ms.
+    pub allowed_lateness_ms: i64,
+    /// Idle-source timeout.
+    pub idle_timeout: Option<Duration>,
+    /// Where late records go, with paths resolved.
+    pub late_data: SinkConfig,
+    /// What the end of a bounded input does to event-time timers.
+    pub end_of_input: EndOfInput,
+}
 /// `[admin]`: the admin HTTP API of the running job.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -206,7 +288,8 @@ pub enum SourceConfig {
         #[serde(default)]
         key: Option<KeyConfig>,
     },
-    /// Generated words `"w" + (i * 7919 % keys)` for i in 0..count, as in the benchmarks.
+    /// Generated words `"w" + (i * 7919 % keys)` for i in 0..count, as in the benchmarks,
+    /// with timestamp `i` (ms).
     Generator {
         /// How many records.
         count: u64,
@@ -255,7 +338,12 @@ pub enum KeyConfig {
 
 /// `[sink]` and `[dead-letter]`: where records go.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case",
+    deny_unknown_fields
+)]
 pub enum SinkConfig {
     /// JSON lines `{"key": …, "value": …}` into a file (created, appended to).
     File {
@@ -272,7 +360,11 @@ pub enum SinkConfig {
         #[serde(default)]
         stream: Option<String>,
         /// Duplicate window of a stream eddy creates; recovery must finish within it.
-        #[serde(default = "default_duplicate_window", with = "humantime_serde")]
+        #[serde(
+            default = "default_duplicate_window",
+            with = "humantime_serde",
+            alias = "duplicate_window"
+        )]
         duplicate_window: Duration,
     },
     /// JSON lines on standard output.
@@ -320,6 +412,8 @@ pub struct JobConfig {
     pub nats: NatsConfig,
     /// The admin API, when enabled.
     pub admin: Option<AdminConfig>,
+    /// Event time.
+    pub event_time: EventTimeConfig,
 }
 
 impl JobConfig {
@@ -330,6 +424,8 @@ impl JobConfig {
             .any(|s| matches!(s, SourceConfig::Nats { .. }))
             || matches!(self.sink, SinkConfig::Nats { .. })
             || matches!(self.dead_letter, SinkConfig::Nats { .. })
+            || (self.event_time.configured
+                && matches!(self.event_time.late_data, SinkConfig::Nats { .. }))
     }
 
     /// How the keys of `source` are found: its own `key`, else the job's `[key]`.
@@ -651,6 +747,29 @@ impl JobConfig {
                 path: state_dir.parent().unwrap_or(base).join("dead-letter.jsonl"),
             },
         };
+        let configured = raw.event_time.is_some();
+        let et = raw.event_time.unwrap_or_default();
+        let ms = |d: Option<Duration>, what: &str| -> Result<i64, ConfigError> {
+            let d = d.unwrap_or_default();
+            i64::try_from(d.as_millis())
+                .ok()
+                .filter(|m| *m < i64::MAX / 4)
+                .ok_or_else(|| invalid(format!("[event-time] {what} is too large")))
+        };
+        let event_time = EventTimeConfig {
+            configured,
+            timestamp: et.timestamp,
+            max_out_of_orderness_ms: ms(et.max_out_of_orderness, "max-out-of-orderness")?,
+            allowed_lateness_ms: ms(et.allowed_lateness, "allowed-lateness")?,
+            idle_timeout: et.idle_timeout.filter(|d| !d.is_zero()),
+            end_of_input: et.end_of_input,
+            late_data: match et.late_data {
+                Some(s) => resolve_sink(s),
+                None => SinkConfig::File {
+                    path: state_dir.parent().unwrap_or(base).join("late-data.jsonl"),
+                },
+            },
+        };
         Ok(JobConfig {
             name: raw.name,
             operator: OperatorConfig {
@@ -674,6 +793,7 @@ impl JobConfig {
             dead_letter,
             nats: raw.nats,
             admin: raw.admin,
+            event_time,
             state: StateConfig {
                 dir: state_dir,
                 max_key_groups,
@@ -814,6 +934,31 @@ type = "stdout"
             .unwrap_err()
             .to_string();
         assert!(err.contains("source 2") && err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn event_time_is_read_with_defaults() {
+        let job = JobConfig::parse(MINIMAL, Path::new("jobs/wc.toml")).unwrap();
+        assert!(!job.event_time.configured);
+        assert_eq!(job.event_time.max_out_of_orderness_ms, 0);
+        let text = format!(
+            "{MINIMAL}[event-time]\nmax-out-of-orderness = \"5s\"\nallowed-lateness = \"1s\"\nidle-timeout = \"30s\"\ntimestamp = {{ from = \"json-field\", field = \"ts\" }}\n"
+        );
+        let job = JobConfig::parse(&text, Path::new("jobs/wc.toml")).unwrap();
+        assert!(job.event_time.configured);
+        assert_eq!(job.event_time.max_out_of_orderness_ms, 5000);
+        assert_eq!(job.event_time.allowed_lateness_ms, 1000);
+        assert_eq!(job.event_time.idle_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            job.event_time.timestamp,
+            TimestampConfig::JsonField { field: "ts".into() }
+        );
+        assert_eq!(
+            job.event_time.late_data,
+            SinkConfig::File {
+                path: PathBuf::from("jobs/.eddy/wc/late-data.jsonl")
+            }
+        );
     }
 
     #[test]

@@ -777,7 +777,8 @@ fn inspect_module(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
             "size": m.size,
             "name": m.info.name,
             "version": m.info.version,
-            "states": m.info.states,
+            "states": &m.info.states[..m.info.guest_states],
+            "host-states": &m.info.states[m.info.guest_states..],
             "world": m.world,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -787,8 +788,13 @@ fn inspect_module(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
     println!("sha256   {}", m.sha256);
     println!("size     {} bytes", m.size);
     println!("operator {} {}", m.info.name, m.info.version);
-    println!("states   {}", m.info.states.len());
+    println!("states   {}", m.info.guest_states);
     for (h, s) in m.info.states.iter().enumerate() {
+        let host = if h >= m.info.guest_states {
+            ", kept by the host"
+        } else {
+            ""
+        };
         let ttl = s
             .ttl_ms
             .map(|t| format!(", ttl {t} ms"))
@@ -799,7 +805,7 @@ fn inspect_module(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
             .map(|c| format!(", codec {c}"))
             .unwrap_or_default();
         println!(
-            "  [{h}] {} ({} state, schema v{}{codec}{ttl})",
+            "  [{h}] {} ({} state, schema v{}{codec}{ttl}{host})",
             s.name, s.kind, s.schema_version
         );
     }

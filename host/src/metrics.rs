@@ -96,6 +96,15 @@ pub struct Stats {
     pub swap_pause_seconds: Histogram,
     /// The module running now and the operator's module history.
     pub module: Mutex<ModuleView>,
+    /// Timers fired.
+    pub timers_fired: AtomicU64,
+    /// Records kept from the operator as late (sent to the late-data output).
+    pub late_records: AtomicU64,
+    /// The job's event-time watermark (ms since the epoch; `i64::MIN`: none yet).
+    pub watermark: std::sync::atomic::AtomicI64,
+    /// The watermark of each source (ms since the epoch; absent: none yet), and whether it
+    /// is idle.
+    pub source_watermarks: Mutex<BTreeMap<String, (i64, bool)>>,
 }
 
 /// The running module, as the admin API shows it.
@@ -121,6 +130,7 @@ impl Stats {
     pub fn new() -> Stats {
         Stats {
             lag: AtomicU64::new(UNKNOWN),
+            watermark: std::sync::atomic::AtomicI64::new(i64::MIN),
             ..Stats::default()
         }
     }

@@ -82,6 +82,10 @@ pub struct Manifest {
     pub max_key_groups: u32,
     /// Position of the last record whose effects the state holds, per source.
     pub positions: BTreeMap<String, u64>,
+    /// The largest event timestamp routed per source up to `positions` (the watermarks
+    /// resume from it). Absent in savepoints of eddy before event time.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub max_timestamps: BTreeMap<String, i64>,
     /// Outputs not yet durable in the output when the savepoint was taken: always empty,
     /// since a checkpoint completes only once its outputs are stored.
     pub pending_output: Vec<serde_json::Value>,
@@ -409,6 +413,7 @@ pub fn write(db: &StateDb, dir: &Path) -> Result<(Manifest, Summary), SavepointE
             checkpoint: record.id,
             max_key_groups: db.max_key_groups(),
             positions: record.positions.clone(),
+            max_timestamps: record.max_timestamps.clone(),
             pending_output: Vec::new(),
             operators: vec![OperatorEntry {
                 uid: uid.clone(),
@@ -495,6 +500,7 @@ pub fn bootstrap(
             checkpoint: 0,
             max_key_groups: target.max_key_groups,
             positions: target.positions.clone(),
+            max_timestamps: BTreeMap::new(),
             pending_output: Vec::new(),
             operators: vec![OperatorEntry {
                 uid: target.uid.to_string(),
@@ -844,6 +850,8 @@ fn load(
         positions: m.positions.clone(),
         created_at_ms: checkpoint::now_ms(),
         modules: Vec::new(),
+        max_timestamps: m.max_timestamps.clone(),
+        watermark: None,
     };
     checkpoint::commit(&db, ops, &record)?;
     Ok((record, summary))

@@ -55,6 +55,8 @@ pub struct TestJob {
     pub uid: String,
     pub extra_operator: String,
     pub extra_state: String,
+    /// Tables after `[state]` (e.g. `[event-time]`).
+    pub extra_tables: String,
     pub input_name: String,
 }
 
@@ -66,6 +68,7 @@ impl TestJob {
             uid: "op".into(),
             extra_operator: String::new(),
             extra_state: String::new(),
+            extra_tables: String::new(),
             input_name: "input.jsonl".into(),
         }
     }
@@ -81,6 +84,13 @@ impl TestJob {
     pub fn state_settings(mut self, toml: &str) -> Self {
         self.extra_state.push_str(toml);
         self.extra_state.push('\n');
+        self
+    }
+
+    /// Adds tables after `[state]`.
+    pub fn tables(mut self, toml: &str) -> Self {
+        self.extra_tables.push_str(toml);
+        self.extra_tables.push('\n');
         self
     }
 
@@ -112,12 +122,14 @@ type = "file"
 path = "dead-letter.jsonl"
 [state]
 dir = "state"
-{extra_state}"#,
+{extra_state}
+{extra_tables}"#,
             uid = self.uid,
             module = self.module.display(),
             extra_operator = self.extra_operator,
             input = self.input_name,
             extra_state = self.extra_state,
+            extra_tables = self.extra_tables,
         );
         std::fs::write(self.job_file(), text).unwrap();
         self.job_file()

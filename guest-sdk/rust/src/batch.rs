@@ -1,6 +1,6 @@
-//! The batch codec of docs/batch-format.md (version 1): reading the `process` argument,
-//! keeping the batch's value state (prefetched values with the batch's own writes on top),
-//! and writing the `process` result.
+//! The batch codec of docs/batch-format.md (version 2): reading the `process` and
+//! `on-timer` arguments, keeping the batch's value state (prefetched values with the
+//! batch's own writes on top), and writing the result with its timer changes.
 //!
 //! Everything read here comes from the host, so every length and count is checked against the
 //! bytes actually left before it is used: a malformed batch is an error, never a panic or an
@@ -14,7 +14,7 @@ use crate::host::HostState;
 use crate::state::{StateDescriptor, StateKind};
 
 /// The only batch format version this SDK reads and writes.
-pub(crate) const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 2;
 
 /// A batch that does not follow docs/batch-format.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +180,7 @@ pub(crate) fn patch_u32(out: &mut [u8], at: usize, value: u32) {
 pub(crate) struct RawRecord<'a> {
     pub(crate) key_index: u32,
     pub(crate) timestamp: i64,
+    pub(crate) watermark: i64,
     pub(crate) value: &'a [u8],
     /// The encoded headers, already checked to be `n_headers` pairs of UTF-8 strings.
     pub(crate) headers: &'a [u8],
@@ -200,6 +201,7 @@ pub(crate) fn read_record<'a>(
         ));
     }
     let timestamp = reader.i64("record timestamp")?;
+    let watermark = reader.i64("record watermark")?;
     let value = reader.bytes("record value")?;
     let n_headers = reader.count(8, "record header count")?;
     let start = reader.pos();
@@ -211,9 +213,48 @@ pub(crate) fn read_record<'a>(
     Ok(RawRecord {
         key_index,
         timestamp,
+        watermark,
         value,
         headers,
         n_headers,
+    })
+}
+
+/// One fired timer of an `on-timer` input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawTimer {
+    pub(crate) key_index: u32,
+    pub(crate) timer: crate::Timer,
+    pub(crate) watermark: i64,
+}
+
+/// Reads one `timer` of an `on-timer` input; `n_keys` bounds its key index.
+pub(crate) fn read_timer(reader: &mut Reader<'_>, n_keys: usize) -> Result<RawTimer, CodecError> {
+    let at = reader.pos();
+    let key_index = reader.u32("timer key index")?;
+    if key_index as usize >= n_keys {
+        return Err(CodecError::new(
+            at,
+            format!("timer key index {key_index} is outside the key table of {n_keys} keys"),
+        ));
+    }
+    let timestamp = reader.i64("timer timestamp")?;
+    let at = reader.pos();
+    let domain = match reader.u8("timer domain")? {
+        0 => crate::TimeDomain::EventTime,
+        1 => crate::TimeDomain::ProcessingTime,
+        other => {
+            return Err(CodecError::new(
+                at,
+                format!("timer domain {other} is neither 0 (event time) nor 1 (processing time)"),
+            ));
+        }
+    };
+    let watermark = reader.i64("timer watermark")?;
+    Ok(RawTimer {
+        key_index,
+        timer: crate::Timer { timestamp, domain },
+        watermark,
     })
 }
 
@@ -252,6 +293,11 @@ pub(crate) struct BatchState {
     written: Vec<Write>,
     /// Value states of handles the host did not prefetch, by (key index, handle).
     fetched: BTreeMap<(u32, u32), Fetched>,
+    /// The host's wall clock at the call (ms since the Unix epoch).
+    processing_time: i64,
+    /// Timer changes, encoded as the result carries them, and how many.
+    timer_ops: Vec<u8>,
+    n_timer_ops: u32,
 }
 
 impl BatchState {
@@ -268,6 +314,8 @@ impl BatchState {
         self.prefetched.clear();
         self.written.clear();
         self.fetched.clear();
+        self.timer_ops.clear();
+        self.n_timer_ops = 0;
         self.position.extend(states.iter().map(|state| {
             if state.kind == StateKind::Value {
                 NOT_PREFETCHED
@@ -284,6 +332,7 @@ impl BatchState {
                 format!("version {version} is not the supported version {VERSION}"),
             ));
         }
+        self.processing_time = reader.i64("processing time")?;
         let n_keys = reader.count(4, "key count")?;
         for _ in 0..n_keys {
             let key = reader.span("key")?;
@@ -354,10 +403,31 @@ impl BatchState {
         self.prefetched.clear();
         self.written.clear();
         self.fetched.clear();
+        self.timer_ops.clear();
+        self.n_timer_ops = 0;
     }
 
     pub(crate) fn n_keys(&self) -> usize {
         self.keys.len()
+    }
+
+    /// The host's wall clock at the call.
+    pub(crate) fn processing_time(&self) -> i64 {
+        self.processing_time
+    }
+
+    /// Records a timer change made while handling input `item` (a record or a timer), for
+    /// that item's key.
+    pub(crate) fn timer_op(&mut self, item: u32, register: bool, timer: crate::Timer) {
+        put_u32(&mut self.timer_ops, item);
+        self.timer_ops.push(u8::from(register));
+        self.timer_ops.push(match timer.domain {
+            crate::TimeDomain::EventTime => 0,
+            crate::TimeDomain::ProcessingTime => 1,
+        });
+        self.timer_ops
+            .extend_from_slice(&timer.timestamp.to_le_bytes());
+        self.n_timer_ops = self.n_timer_ops.saturating_add(1);
     }
 
     pub(crate) fn key<'a>(&self, input: &'a [u8], key_index: u32) -> &'a [u8] {
@@ -483,6 +553,8 @@ impl BatchState {
                 put_write(out, key, handle, fetched.value.as_deref())?;
             }
         }
+        put_u32(out, self.n_timer_ops);
+        out.extend_from_slice(&self.timer_ops);
         Ok(())
     }
 }
@@ -519,7 +591,20 @@ pub(crate) mod host_side {
         pub(crate) handles: Vec<u32>,
         /// Key-major, `keys.len() × handles.len()`.
         pub(crate) slots: Vec<Option<Vec<u8>>>,
+        /// The wall clock of the call.
+        pub(crate) processing_time: i64,
+        /// The records of a `process` input (ignored when `timers` has any).
         pub(crate) records: Vec<InputRecord>,
+        /// The timers of an `on-timer` input.
+        pub(crate) timers: Vec<InputTimer>,
+    }
+
+    /// One fired timer of an `on-timer` [`InputBatch`].
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(crate) struct InputTimer {
+        pub(crate) key_index: u32,
+        pub(crate) timer: crate::Timer,
+        pub(crate) watermark: i64,
     }
 
     /// One record of an [`InputBatch`].
@@ -527,6 +612,7 @@ pub(crate) mod host_side {
     pub(crate) struct InputRecord {
         pub(crate) key_index: u32,
         pub(crate) timestamp: i64,
+        pub(crate) watermark: i64,
         pub(crate) value: Vec<u8>,
         pub(crate) headers: Vec<(String, String)>,
     }
@@ -541,6 +627,7 @@ pub(crate) mod host_side {
     impl InputBatch {
         pub(crate) fn encode(&self) -> Result<Vec<u8>, CodecError> {
             let mut out = vec![VERSION];
+            out.extend_from_slice(&self.processing_time.to_le_bytes());
             put_len(&mut out, self.keys.len())?;
             for key in &self.keys {
                 put_bytes(&mut out, key)?;
@@ -558,10 +645,24 @@ pub(crate) mod host_side {
                     }
                 }
             }
+            if !self.timers.is_empty() {
+                put_len(&mut out, self.timers.len())?;
+                for t in &self.timers {
+                    put_u32(&mut out, t.key_index);
+                    out.extend_from_slice(&t.timer.timestamp.to_le_bytes());
+                    out.push(match t.timer.domain {
+                        crate::TimeDomain::EventTime => 0,
+                        crate::TimeDomain::ProcessingTime => 1,
+                    });
+                    out.extend_from_slice(&t.watermark.to_le_bytes());
+                }
+                return Ok(out);
+            }
             put_len(&mut out, self.records.len())?;
             for record in &self.records {
                 put_u32(&mut out, record.key_index);
                 out.extend_from_slice(&record.timestamp.to_le_bytes());
+                out.extend_from_slice(&record.watermark.to_le_bytes());
                 put_bytes(&mut out, &record.value)?;
                 put_len(&mut out, record.headers.len())?;
                 for (name, value) in &record.headers {
@@ -578,6 +679,15 @@ pub(crate) mod host_side {
     pub(crate) struct OutputBatch {
         pub(crate) emits: Vec<Vec<Emitted>>,
         pub(crate) writes: Vec<ValueWrite>,
+        pub(crate) timer_ops: Vec<TimerOp>,
+    }
+
+    /// One timer change of an [`OutputBatch`], made while handling input `item`.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(crate) struct TimerOp {
+        pub(crate) item: u32,
+        pub(crate) register: bool,
+        pub(crate) timer: crate::Timer,
     }
 
     /// One value-state write of an [`OutputBatch`] (`value: None` = clear).
@@ -633,6 +743,28 @@ pub(crate) mod host_side {
                 value,
             });
         }
+        let n_ops = reader.count(14, "timer op count")?;
+        for _ in 0..n_ops {
+            let item = reader.u32("timer op item")?;
+            let at = reader.pos();
+            let register = match reader.u8("timer op")? {
+                0 => false,
+                1 => true,
+                op => return Err(CodecError::new(at, format!("timer op {op}"))),
+            };
+            let at = reader.pos();
+            let domain = match reader.u8("timer domain")? {
+                0 => crate::TimeDomain::EventTime,
+                1 => crate::TimeDomain::ProcessingTime,
+                d => return Err(CodecError::new(at, format!("timer domain {d}"))),
+            };
+            let timestamp = reader.i64("timer timestamp")?;
+            output.timer_ops.push(TimerOp {
+                item,
+                register,
+                timer: crate::Timer { timestamp, domain },
+            });
+        }
         if reader.remaining() != 0 {
             return Err(CodecError::new(reader.pos(), "trailing bytes"));
         }
@@ -662,6 +794,8 @@ mod tests {
 
     fn sample() -> InputBatch {
         InputBatch {
+            processing_time: 0,
+            timers: Vec::new(),
             keys: vec![b"a".to_vec(), b"bb".to_vec()],
             handles: vec![2, 0],
             slots: vec![
@@ -672,12 +806,14 @@ mod tests {
             ],
             records: vec![
                 InputRecord {
+                    watermark: 0,
                     key_index: 1,
                     timestamp: -5,
                     value: b"v1".to_vec(),
                     headers: vec![("h".into(), "x".into()), ("é".into(), String::new())],
                 },
                 InputRecord {
+                    watermark: 0,
                     key_index: 0,
                     timestamp: 1_700_000_000_000,
                     value: Vec::new(),
@@ -815,6 +951,7 @@ mod tests {
         put_u32(&mut expected, 0);
         expected.push(1);
         put_bytes(&mut expected, b"y").unwrap();
+        put_u32(&mut expected, 0); // no timer changes
         assert_eq!(out, expected);
     }
 
@@ -849,7 +986,7 @@ mod tests {
             let truncated = &input[..len];
             let mut state = BatchState::default();
             let result = state.begin(truncated, &states()).and_then(|mut reader| {
-                let n = reader.count(20, "record count")?;
+                let n = reader.count(28, "record count")?;
                 for _ in 0..n {
                     read_record(&mut reader, state.n_keys())?;
                 }
@@ -863,11 +1000,14 @@ mod tests {
     fn malformed_headers_are_rejected() {
         let mut state = BatchState::default();
         let cases: Vec<(Vec<u8>, &str)> = vec![
-            (vec![2], "version 2"),
-            (vec![1, 0xff, 0xff, 0xff, 0xff], "key count is 4294967295"),
+            (vec![1], "version 1"),
+            (
+                vec![2, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff],
+                "key count is 4294967295",
+            ),
             (
                 [
-                    vec![1],
+                    vec![2, 0, 0, 0, 0, 0, 0, 0, 0],
                     0u32.to_le_bytes().to_vec(),
                     1u32.to_le_bytes().to_vec(),
                     1u32.to_le_bytes().to_vec(),
@@ -877,7 +1017,7 @@ mod tests {
             ),
             (
                 [
-                    vec![1],
+                    vec![2, 0, 0, 0, 0, 0, 0, 0, 0],
                     0u32.to_le_bytes().to_vec(),
                     1u32.to_le_bytes().to_vec(),
                     9u32.to_le_bytes().to_vec(),
@@ -887,7 +1027,7 @@ mod tests {
             ),
             (
                 [
-                    vec![1],
+                    vec![2, 0, 0, 0, 0, 0, 0, 0, 0],
                     0u32.to_le_bytes().to_vec(),
                     2u32.to_le_bytes().to_vec(),
                     0u32.to_le_bytes().to_vec(),
@@ -898,7 +1038,7 @@ mod tests {
             ),
             (
                 [
-                    vec![1],
+                    vec![2, 0, 0, 0, 0, 0, 0, 0, 0],
                     1u32.to_le_bytes().to_vec(),
                     0u32.to_le_bytes().to_vec(),
                     1u32.to_le_bytes().to_vec(),
@@ -931,6 +1071,7 @@ mod tests {
 
         let mut buf = Vec::new();
         put_u32(&mut buf, 0);
+        buf.extend_from_slice(&0i64.to_le_bytes());
         buf.extend_from_slice(&0i64.to_le_bytes());
         put_bytes(&mut buf, b"").unwrap();
         put_u32(&mut buf, 1);

@@ -5,6 +5,7 @@ use crate::batch::{BatchState, patch_u32, put_bytes, put_u32};
 use crate::error::{Error, StateError};
 use crate::host::HostState;
 use crate::state::StateDescriptor;
+use crate::time::{TimeDomain, Timer};
 
 /// Severity of a log line (the WIT `log.level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,8 +37,21 @@ pub struct Context<'a> {
     key_index: u32,
     key: &'a [u8],
     timestamp: i64,
+    /// Index of the record (or timer) being handled in its batch.
+    item: u32,
+    watermark: i64,
     n_emits: u32,
     deferred: Option<Error>,
+}
+
+/// Where a [`Context`] is: which key, which item of the batch, at what time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Position<'a> {
+    pub(crate) key_index: u32,
+    pub(crate) key: &'a [u8],
+    pub(crate) timestamp: i64,
+    pub(crate) item: u32,
+    pub(crate) watermark: i64,
 }
 
 impl<'a> Context<'a> {
@@ -48,9 +62,7 @@ impl<'a> Context<'a> {
         host: &'a mut dyn HostState,
         out: &'a mut Vec<u8>,
         states: &'a [StateDescriptor],
-        key_index: u32,
-        key: &'a [u8],
-        timestamp: i64,
+        at: Position<'a>,
     ) -> Self {
         Self {
             input,
@@ -58,9 +70,11 @@ impl<'a> Context<'a> {
             host,
             out,
             states,
-            key_index,
-            key,
-            timestamp,
+            key_index: at.key_index,
+            key: at.key,
+            timestamp: at.timestamp,
+            item: at.item,
+            watermark: at.watermark,
             n_emits: 0,
             deferred: None,
         }
@@ -89,9 +103,53 @@ impl<'a> Context<'a> {
         })
     }
 
-    /// The current record's event timestamp (milliseconds since the Unix epoch).
+    /// The current record's event timestamp (milliseconds since the Unix epoch); in
+    /// [`on_timer`](crate::Operator::on_timer), the timer's timestamp.
     pub fn timestamp(&self) -> i64 {
         self.timestamp
+    }
+
+    /// The job's event-time watermark as this record (or timer) is handled: no record with
+    /// a timestamp at or below it is still to come, except late ones within the job's
+    /// allowed lateness. [`NO_WATERMARK`](crate::NO_WATERMARK) before any.
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// The host's wall clock at the call (ms since the Unix epoch). Not deterministic: a
+    /// replay after a crash sees another time.
+    pub fn processing_time(&self) -> i64 {
+        self.batch.processing_time()
+    }
+
+    /// Registers an event-time timer for the current key: `on_timer` runs once the
+    /// watermark reaches `timestamp` — right away (before the key's next record) when it has
+    /// already. Registering the same timestamp twice fires once. The key's
+    /// [`Windows`](crate::window::Windows) use the same timers.
+    pub fn register_event_time_timer(&mut self, timestamp: i64) {
+        self.timer_op(true, TimeDomain::EventTime, timestamp);
+    }
+
+    /// Deletes the current key's event-time timer at `timestamp`, if there is one — also
+    /// for the key's [`Windows`](crate::window::Windows), which may need that timestamp.
+    pub fn delete_event_time_timer(&mut self, timestamp: i64) {
+        self.timer_op(false, TimeDomain::EventTime, timestamp);
+    }
+
+    /// Registers a processing-time timer for the current key: `on_timer` runs once the
+    /// host's wall clock reaches `timestamp`.
+    pub fn register_processing_time_timer(&mut self, timestamp: i64) {
+        self.timer_op(true, TimeDomain::ProcessingTime, timestamp);
+    }
+
+    /// Deletes the current key's processing-time timer at `timestamp`, if there is one.
+    pub fn delete_processing_time_timer(&mut self, timestamp: i64) {
+        self.timer_op(false, TimeDomain::ProcessingTime, timestamp);
+    }
+
+    fn timer_op(&mut self, register: bool, domain: TimeDomain, timestamp: i64) {
+        self.batch
+            .timer_op(self.item, register, Timer { timestamp, domain });
     }
 
     /// Emits an output record with no headers.

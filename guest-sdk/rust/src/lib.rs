@@ -46,7 +46,8 @@
 //! ```
 //!
 //! State values are encoded with postcard; see [`state`] for the kinds of state and their
-//! costs, and the `testing` module (native targets only) for the harness.
+//! costs, [`window`] for event-time windows built on state and timers, and the `testing`
+//! module (native targets only) for the harness.
 
 // The bindings refer to the runtime as `eddy_sdk::...`, which must resolve inside this crate
 // too.
@@ -61,8 +62,10 @@ mod runtime;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+mod time;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
+pub mod window;
 
 pub use context::{Context, LogLevel, log};
 pub use error::{Error, ErrorKind, StateError};
@@ -71,6 +74,11 @@ pub use state::{
     AggregateFunction, AggregatingState, Codec, ListState, MapEntries, MapKeys, MapState,
     OperatorInfo, ReducingState, StateBuilder, StateDescriptor, StateKind, StateRegistry,
     ValueState, encode_value, migrate_value,
+};
+pub use time::{NO_WATERMARK, TimeDomain, Timer};
+pub use window::{
+    MergingAggregateFunction, ProcessWindowFunction, SessionWindows, SlidingWindows,
+    TumblingWindows, Window, Windows,
 };
 
 /// The generated bindings of the operator contract (one place owns them; operator crates
@@ -101,7 +109,7 @@ pub mod __private {
     };
     pub use crate::runtime::Runtime;
     #[cfg(target_arch = "wasm32")]
-    pub use crate::wasm::{describe, init, migrate, process};
+    pub use crate::wasm::{describe, init, migrate, on_timer, process};
     pub use wit_bindgen;
 }
 
@@ -142,6 +150,16 @@ pub trait Operator: Sized + 'static {
 
     /// Processes one record. See the trait docs for what an error does.
     fn process(&mut self, ctx: &mut Context<'_>, record: &Record<'_>) -> Result<(), Error>;
+
+    /// Handles a timer of the current key ([`Context::key`]) that fired. The context reaches
+    /// the key's state, emits, and may register or delete timers, as in `process`;
+    /// [`Context::timestamp`] is the timer's timestamp. An error is handled as in `process`:
+    /// the call's effects are discarded and the timer goes to the dead-letter output. The
+    /// default does nothing.
+    fn on_timer(&mut self, ctx: &mut Context<'_>, timer: &Timer) -> Result<(), Error> {
+        let _ = (ctx, timer);
+        Ok(())
+    }
 
     /// Rewrites one stored value of `state` from schema `from_version` to the version this
     /// operator declares for it. The default refuses with [`ErrorKind::Unsupported`].
@@ -191,6 +209,13 @@ macro_rules! export_operator {
                 ) -> ::core::result::Result<::std::vec::Vec<u8>, $crate::__private::OperatorError>
                 {
                     $crate::__private::process(&EDDY_RUNTIME, batch)
+                }
+
+                fn on_timer(
+                    batch: ::std::vec::Vec<u8>,
+                ) -> ::core::result::Result<::std::vec::Vec<u8>, $crate::__private::OperatorError>
+                {
+                    $crate::__private::on_timer(&EDDY_RUNTIME, batch)
                 }
 
                 fn migrate(

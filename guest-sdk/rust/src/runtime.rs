@@ -4,15 +4,52 @@
 //! operator through this one type, so they cannot disagree.
 
 use crate::Operator;
-use crate::batch::{BatchState, VERSION, patch_u32, put_u32, read_record};
-use crate::context::Context;
+use crate::batch::{BatchState, VERSION, patch_u32, put_u32, read_record, read_timer};
+use crate::context::{Context, Position};
 use crate::error::Error;
 use crate::host::HostState;
 use crate::record::Record;
 use crate::state::{OperatorInfo, StateDescriptor, StateRegistry};
 
-/// The smallest encoded input record: key index, timestamp, value length, header count.
-const MIN_RECORD_SIZE: usize = 4 + 8 + 4 + 4;
+/// The smallest encoded input record: key index, timestamp, watermark, value length,
+/// header count.
+const MIN_RECORD_SIZE: usize = 4 + 8 + 8 + 4 + 4;
+/// An encoded fired timer: key index, timestamp, domain, watermark.
+const TIMER_SIZE: usize = 4 + 8 + 1 + 8;
+
+/// What a batch carries: records for `process`, fired timers for `on-timer`.
+#[derive(Debug, Clone, Copy)]
+enum Items {
+    Records,
+    Timers,
+}
+
+impl Items {
+    fn min_size(self) -> usize {
+        match self {
+            Items::Records => MIN_RECORD_SIZE,
+            Items::Timers => TIMER_SIZE,
+        }
+    }
+    fn count_name(self) -> &'static str {
+        match self {
+            Items::Records => "record count",
+            Items::Timers => "timer count",
+        }
+    }
+    fn item_name(self) -> &'static str {
+        match self {
+            Items::Records => "record",
+            Items::Timers => "timer",
+        }
+    }
+    fn export(self) -> &'static str {
+        match self {
+            Items::Records => "process",
+            Items::Timers => "on-timer",
+        }
+    }
+}
 
 /// One operator instance and the buffers it reuses from batch to batch.
 #[doc(hidden)]
@@ -77,49 +114,104 @@ impl<Op: Operator> Runtime<Op> {
         input: &[u8],
         host: &mut dyn HostState,
     ) -> Result<Vec<u8>, Error> {
-        let result = self.process_batch(input, host);
+        let result = self.run(input, host, Items::Records);
         self.batch.end();
         result
     }
 
-    fn process_batch(&mut self, input: &[u8], host: &mut dyn HostState) -> Result<Vec<u8>, Error> {
+    /// Handles one encoded batch of fired timers (`on-timer`); as [`process`](Self::process).
+    pub(crate) fn on_timer(
+        &mut self,
+        input: &[u8],
+        host: &mut dyn HostState,
+    ) -> Result<Vec<u8>, Error> {
+        let result = self.run(input, host, Items::Timers);
+        self.batch.end();
+        result
+    }
+
+    fn run(
+        &mut self,
+        input: &[u8],
+        host: &mut dyn HostState,
+        items: Items,
+    ) -> Result<Vec<u8>, Error> {
         let Some(operator) = self.operator.as_mut() else {
-            return Err(Error::failed(
-                "`process` was called before a successful `init`",
-            ));
+            return Err(Error::failed(format!(
+                "`{}` was called before a successful `init`",
+                items.export()
+            )));
         };
         let mut reader = self.batch.begin(input, &self.states)?;
-        let n_records = reader.count(MIN_RECORD_SIZE, "record count")?;
+        let n_items = reader.count(items.min_size(), items.count_name())?;
 
         let mut out = Vec::with_capacity(self.output_capacity);
         out.push(VERSION);
-        put_u32(&mut out, n_records);
-        for index in 0..n_records {
-            let raw = read_record(&mut reader, self.batch.n_keys())?;
-            let key = self.batch.key(input, raw.key_index);
-            let record = Record::new(key, raw);
+        put_u32(&mut out, n_items);
+        for index in 0..n_items {
             let count_at = out.len();
             put_u32(&mut out, 0);
-            let mut ctx = Context::new(
-                input,
-                &mut self.batch,
-                &mut *host,
-                &mut out,
-                &self.states,
-                raw.key_index,
-                key,
-                raw.timestamp,
-            );
-            let n_emits = operator
-                .process(&mut ctx, &record)
-                .and_then(|()| ctx.finish())
-                .map_err(|error| error.context(format_args!("record {index}")))?;
+            let n_emits = match items {
+                Items::Records => {
+                    let raw = read_record(&mut reader, self.batch.n_keys())?;
+                    let key = self.batch.key(input, raw.key_index);
+                    let record = Record::new(key, raw);
+                    let at = Position {
+                        key_index: raw.key_index,
+                        key,
+                        timestamp: raw.timestamp,
+                        item: index,
+                        watermark: raw.watermark,
+                    };
+                    let mut ctx = Context::new(
+                        input,
+                        &mut self.batch,
+                        &mut *host,
+                        &mut out,
+                        &self.states,
+                        at,
+                    );
+                    operator
+                        .process(&mut ctx, &record)
+                        .and_then(|()| ctx.finish())
+                        .map_err(|error| error.context(format_args!("record {index}")))?
+                }
+                Items::Timers => {
+                    let raw = read_timer(&mut reader, self.batch.n_keys())?;
+                    let key = self.batch.key(input, raw.key_index);
+                    let at = Position {
+                        key_index: raw.key_index,
+                        key,
+                        timestamp: raw.timer.timestamp,
+                        item: index,
+                        watermark: raw.watermark,
+                    };
+                    let mut ctx = Context::new(
+                        input,
+                        &mut self.batch,
+                        &mut *host,
+                        &mut out,
+                        &self.states,
+                        at,
+                    );
+                    operator
+                        .on_timer(&mut ctx, &raw.timer)
+                        .and_then(|()| ctx.finish())
+                        .map_err(|error| {
+                            error.context(format_args!(
+                                "timer {index} ({:?} {})",
+                                raw.timer.domain, raw.timer.timestamp
+                            ))
+                        })?
+                }
+            };
             patch_u32(&mut out, count_at, n_emits);
         }
         if reader.remaining() != 0 {
             return Err(Error::failed(format!(
-                "malformed batch: {} bytes after the last record",
-                reader.remaining()
+                "malformed batch: {} bytes after the last {}",
+                reader.remaining(),
+                items.item_name()
             )));
         }
         self.batch.write_output(&mut out)?;
@@ -239,24 +331,29 @@ mod tests {
 
     fn input() -> Vec<u8> {
         InputBatch {
+            processing_time: 0,
+            timers: Vec::new(),
             keys: vec![b"k0".to_vec(), b"k1".to_vec()],
             handles: vec![1],
             // k0 has n = 7 (postcard: varint 7), k1 has none.
             slots: vec![Some(vec![7]), None],
             records: vec![
                 InputRecord {
+                    watermark: 0,
                     key_index: 1,
                     timestamp: 5,
                     value: b"a".to_vec(),
                     headers: vec![],
                 },
                 InputRecord {
+                    watermark: 0,
                     key_index: 0,
                     timestamp: 6,
                     value: b"b".to_vec(),
                     headers: vec![("h".into(), "v".into())],
                 },
                 InputRecord {
+                    watermark: 0,
                     key_index: 1,
                     timestamp: 7,
                     value: b"c".to_vec(),
@@ -279,7 +376,7 @@ mod tests {
         let output = runtime().process(&input(), &mut ValuesOnly).unwrap();
 
         // Written out by hand from docs/batch-format.md.
-        let mut expected = vec![1];
+        let mut expected = vec![2];
         expected.extend(3u32.to_le_bytes());
         for (key, value, n) in [("k1", "a1", "1"), ("k0", "b8", "8"), ("k1", "c2", "2")] {
             expected.extend(1u32.to_le_bytes()); // one emit
@@ -296,6 +393,7 @@ mod tests {
             expected.push(1); // set
             put_bytes(&mut expected, &[n]).unwrap();
         }
+        expected.extend(0u32.to_le_bytes()); // no timer changes
         assert_eq!(output, expected);
     }
 
@@ -310,6 +408,8 @@ mod tests {
     #[test]
     fn a_failing_record_fails_the_batch_with_its_position() {
         let mut batch = InputBatch {
+            processing_time: 0,
+            timers: Vec::new(),
             keys: vec![b"k".to_vec()],
             handles: vec![1],
             slots: vec![None],
@@ -341,7 +441,7 @@ mod tests {
         );
         // The list state (handle 0) cannot be prefetched.
         let mut wrong = input;
-        wrong[1 + 4 + 6 + 6 + 4] = 0;
+        wrong[1 + 8 + 4 + 6 + 6 + 4] = 0;
         let error = runtime.process(&wrong, &mut ValuesOnly).unwrap_err();
         assert!(
             error.message().contains("handle 0 is not a value state"),

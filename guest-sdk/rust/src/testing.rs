@@ -5,9 +5,11 @@
 //! encodes a batch as the host would, and decodes the result), so what passes here exercises
 //! the code that runs in the component. Like the host, the harness:
 //! - prefetches every value state of the batch's keys into the batch;
-//! - applies a batch's effects (value-state writes, map and list calls) only when `process`
-//!   succeeds: an error discards all of them;
-//! - iterates maps in the byte order of the encoded map keys, in pages.
+//! - applies a batch's effects (value-state writes, map and list calls, timer changes) only
+//!   when `process` succeeds: an error discards all of them;
+//! - iterates maps in the byte order of the encoded map keys, in pages;
+//! - fires event-time timers when the watermark reaches them, from the front of the due
+//!   timers, and a timer registered at or below the watermark before its key's next record.
 //!
 //! ```
 //! use eddy_sdk::testing::Harness;
@@ -42,23 +44,29 @@
 //! assert_eq!(harness.value::<u64>("count", "a").unwrap(), Some(2));
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Operator;
-use crate::batch::host_side::{InputBatch, InputRecord, decode_output};
+use crate::batch::host_side::{InputBatch, InputRecord, InputTimer, OutputBatch, decode_output};
 use crate::context::LogLevel;
 use crate::error::{Error, StateError};
 use crate::host::{EntryPage, HostState, KeyPage};
 use crate::runtime::Runtime;
 use crate::state::{Codec, OperatorInfo, StateDescriptor, StateKind};
+use crate::time::{NO_WATERMARK, TimeDomain, Timer};
 
 /// The most entries or keys one map page holds, whatever the operator asks for (the host
 /// caps pages too).
 pub const MAX_PAGE: u32 = 1024;
+
+/// The most timers one firing (an advance of the watermark or the clock, or the timers due
+/// around one [`Harness::process_batch`]) fires before it fails: an operator that registers
+/// the timer it handles again, at or below the watermark, would otherwise fire it forever.
+pub const MAX_FIRINGS: u64 = 1_000_000;
 
 /// An emitted (key, value) pair, as [`Harness::process`] returns them.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -146,6 +154,8 @@ pub struct Harness<Op: Operator> {
     store: MemoryStore,
     logs: Vec<LogLine>,
     prefetch_values: bool,
+    watermark: i64,
+    processing_time: i64,
 }
 
 impl<Op: Operator> Default for Harness<Op> {
@@ -169,6 +179,8 @@ impl<Op: Operator> Harness<Op> {
             store,
             logs: Vec::new(),
             prefetch_values: true,
+            watermark: NO_WATERMARK,
+            processing_time: 0,
         };
         harness.init("{}");
         harness
@@ -213,7 +225,8 @@ impl<Op: Operator> Harness<Op> {
     }
 
     /// Processes one record (timestamp 0, no headers) and returns the emitted (key, value)
-    /// pairs. On error the record's effects are discarded.
+    /// pairs, as [`process_record`](Self::process_record) does. On error the record's effects
+    /// are discarded.
     pub fn process(
         &mut self,
         key: impl AsRef<[u8]>,
@@ -239,7 +252,9 @@ impl<Op: Operator> Harness<Op> {
             .collect()
     }
 
-    /// Processes one record and returns what it emitted, headers included.
+    /// Processes one record and returns what it emitted, headers included, with what the
+    /// event-time timers that fired around it emitted (see
+    /// [`process_batch`](Self::process_batch)).
     pub fn process_record(&mut self, record: RecordBuilder) -> Result<Vec<Emitted>, Error> {
         Ok(self
             .process_batch([record])?
@@ -249,8 +264,19 @@ impl<Op: Operator> Harness<Op> {
     }
 
     /// Processes records as one batch, as the host does: one `process` call whose effects
-    /// are applied together, or (on an error in any record) not at all. Returns what each
-    /// record emitted.
+    /// are applied together. Every record sees the harness's [`watermark`](Self::watermark).
+    /// Returns what each record emitted.
+    ///
+    /// Event-time timers due at the watermark fire as on the host: before a record whose key
+    /// has one (all the due timers fire there, as
+    /// [`advance_watermark`](Self::advance_watermark) fires them), and after the batch when
+    /// one of its keys has one. So a timer that a record registers at or below the watermark
+    /// fires before the next record of its key — the call is split there — or after the
+    /// batch. What those timers emit comes first in the list of the record they fired
+    /// before, or last in the last record's list when they fired after the batch.
+    ///
+    /// On an error (a record's, or a timer's that fired within) nothing of the call is
+    /// applied: the state and the timers are as before it.
     pub fn process_batch(
         &mut self,
         records: impl IntoIterator<Item = RecordBuilder>,
@@ -258,22 +284,97 @@ impl<Op: Operator> Harness<Op> {
         if let Some(error) = &self.init_error {
             return Err(error.clone().context("init failed"));
         }
+        let records: Vec<RecordBuilder> = records.into_iter().collect();
+        let snapshot = self.store.clone();
+        let result = self.run_records(&records);
+        if result.is_err() {
+            self.store = snapshot;
+        }
+        result
+    }
+
+    /// [`process_batch`](Self::process_batch) without its undo on error.
+    fn run_records(&mut self, records: &[RecordBuilder]) -> Result<Vec<Vec<Emitted>>, Error> {
+        let mut emitted = vec![Vec::new(); records.len()];
+        let mut start = 0;
+        while let Some(first) = records.get(start) {
+            if self.key_due(&first.key) {
+                let fired = self.fire(TimeDomain::EventTime, self.watermark)?;
+                emitted[start].extend(fired);
+            }
+            // Up to the next record whose key has a timer due already (after a failure).
+            let end = (start + 1..records.len())
+                .find(|&j| self.key_due(&records[j].key))
+                .unwrap_or(records.len());
+            let run = &records[start..end];
+            let done = match self.call(self.record_batch(run), true)? {
+                Called::Done(out) => {
+                    for (slot, out) in emitted[start..].iter_mut().zip(out) {
+                        slot.extend(out);
+                    }
+                    run.len()
+                }
+                Called::Split(j) => {
+                    // The records before `j` register no timer due at one of them.
+                    let Called::Done(out) = self.call(self.record_batch(&run[..j]), false)? else {
+                        return Err(Error::failed("a call split twice"));
+                    };
+                    for (slot, out) in emitted[start..].iter_mut().zip(out) {
+                        slot.extend(out);
+                    }
+                    j
+                }
+            };
+            start += done;
+        }
+        if records.iter().any(|record| self.key_due(&record.key)) {
+            let fired = self.fire(TimeDomain::EventTime, self.watermark)?;
+            if let Some(last) = emitted.last_mut() {
+                last.extend(fired);
+            }
+        }
+        Ok(emitted)
+    }
+
+    /// The `process` input of `records`, at the harness's watermark.
+    fn record_batch(&self, records: &[RecordBuilder]) -> InputBatch {
         let mut batch = InputBatch::default();
         for record in records {
             let key_index = match batch.keys.iter().position(|key| *key == record.key) {
                 Some(index) => index,
                 None => {
-                    batch.keys.push(record.key);
+                    batch.keys.push(record.key.clone());
                     batch.keys.len() - 1
                 }
             };
             batch.records.push(InputRecord {
                 key_index: index_u32(key_index),
                 timestamp: record.timestamp,
-                value: record.value,
-                headers: record.headers,
+                watermark: self.watermark,
+                value: record.value.clone(),
+                headers: record.headers.clone(),
             });
         }
+        batch
+    }
+
+    /// Whether `key` has an event-time timer due at the watermark.
+    fn key_due(&self, key: &[u8]) -> bool {
+        self.store
+            .timers
+            .range((TimeDomain::EventTime, i64::MIN, Vec::new())..)
+            .take_while(|(domain, timestamp, _)| {
+                *domain == TimeDomain::EventTime && *timestamp <= self.watermark
+            })
+            .any(|(_, _, k)| k == key)
+    }
+
+    /// Encodes `batch` (records or timers) with its prefetched values, runs it, and applies
+    /// its effects only when it succeeds — and, with `split`, when no record registers an
+    /// event-time timer due at a later record of its key in the batch: the call is then
+    /// undone and says where to split it, as the host does.
+    fn call(&mut self, mut batch: InputBatch, split: bool) -> Result<Called, Error> {
+        batch.processing_time = self.processing_time;
         if self.prefetch_values {
             batch.handles = (0..self.runtime.states().len())
                 .filter(|handle| self.store.kinds.get(*handle) == Some(&StateKind::Value))
@@ -289,53 +390,162 @@ impl<Op: Operator> Harness<Op> {
         let input = batch.encode()?;
 
         let snapshot = self.store.clone();
-        let result = self.run(&input, &batch);
-        if result.is_err() {
-            self.store = snapshot;
+        let logged = self.logs.len();
+        let result = self.run(&input, &batch, split);
+        match &result {
+            Ok(Called::Done(_)) => {}
+            // The part before the split runs again, and logs again.
+            Ok(Called::Split(_)) => {
+                self.store = snapshot;
+                self.logs.truncate(logged);
+            }
+            Err(_) => self.store = snapshot,
         }
         result
     }
 
-    fn run(&mut self, input: &[u8], batch: &InputBatch) -> Result<Vec<Vec<Emitted>>, Error> {
+    fn run(&mut self, input: &[u8], batch: &InputBatch, split: bool) -> Result<Called, Error> {
         let mut host = MemoryHost {
             store: &mut self.store,
             keys: &batch.keys,
             logs: &mut self.logs,
         };
-        let output = self.runtime.process(input, &mut host)?;
+        let (output, items) = if batch.timers.is_empty() {
+            (
+                self.runtime.process(input, &mut host)?,
+                batch
+                    .records
+                    .iter()
+                    .map(|r| r.key_index)
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            (
+                self.runtime.on_timer(input, &mut host)?,
+                batch.timers.iter().map(|t| t.key_index).collect(),
+            )
+        };
         let output = decode_output(&output)?;
-        if output.emits.len() != batch.records.len() {
+        if output.emits.len() != items.len() {
             return Err(Error::failed(format!(
-                "the result holds {} records for {} input records",
+                "the result holds {} items for {} inputs",
                 output.emits.len(),
-                batch.records.len()
+                items.len()
             )));
         }
-        for write in &output.writes {
-            let key = batch.keys.get(write.key_index as usize).ok_or_else(|| {
-                Error::failed(format!(
-                    "write to key index {} outside the batch",
-                    write.key_index
-                ))
-            })?;
-            if self.store.kinds.get(write.handle as usize) != Some(&StateKind::Value) {
+        if split
+            && batch.timers.is_empty()
+            && let Some(j) = first_due_within(&items, &output, self.watermark)
+        {
+            return Ok(Called::Split(j));
+        }
+        self.store.apply(&batch.keys, &items, &output)?;
+        Ok(Called::Done(output.emits))
+    }
+
+    /// The watermark the next records see, and up to which event-time timers fired.
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Advances the watermark to `watermark` (a lower one changes nothing) and fires every
+    /// event-time timer at or below it, as the host does: each `on-timer` call takes the due
+    /// timers from the front, in (timestamp, key) order, up to the first key it holds
+    /// already (so a key's timers fire in timestamp order, one per call), and the calls go
+    /// on until none is due — timers that they register at or below the watermark fire in
+    /// the same advance, in their place in that order. Returns what the timers emitted, in
+    /// firing order.
+    ///
+    /// On an error the failing call's effects are discarded, the calls before it stay, and
+    /// the timers not yet fired stay registered. Past [`MAX_FIRINGS`] timers in one advance
+    /// (an operator that keeps registering the timer it handles) it fails, the timers fired
+    /// until then staying fired.
+    pub fn advance_watermark(&mut self, watermark: i64) -> Result<Vec<Emitted>, Error> {
+        self.watermark = self.watermark.max(watermark);
+        self.fire(TimeDomain::EventTime, self.watermark)
+    }
+
+    /// Sets the wall clock the operator sees (default 0; it never goes back) and fires every
+    /// processing-time timer at or below it, as
+    /// [`advance_watermark`](Self::advance_watermark) fires event-time timers.
+    pub fn advance_processing_time(&mut self, now: i64) -> Result<Vec<Emitted>, Error> {
+        self.processing_time = self.processing_time.max(now);
+        self.fire(TimeDomain::ProcessingTime, self.processing_time)
+    }
+
+    /// The registered timers, as (key, timer), in (domain, timestamp, key) order.
+    pub fn timers(&self) -> Vec<(Vec<u8>, Timer)> {
+        self.store
+            .timers
+            .iter()
+            .map(|(domain, timestamp, key)| {
+                (
+                    key.clone(),
+                    Timer {
+                        timestamp: *timestamp,
+                        domain: *domain,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Fires the timers of `domain` at or below `upto`; see
+    /// [`advance_watermark`](Self::advance_watermark).
+    fn fire(&mut self, domain: TimeDomain, upto: i64) -> Result<Vec<Emitted>, Error> {
+        if let Some(error) = &self.init_error {
+            return Err(error.clone().context("init failed"));
+        }
+        let mut emitted = Vec::new();
+        let mut fired: u64 = 0;
+        loop {
+            let mut taken = BTreeSet::new();
+            let run: Vec<(i64, Vec<u8>)> = self
+                .store
+                .timers
+                .range((domain, i64::MIN, Vec::new())..)
+                .take_while(|(d, timestamp, key)| {
+                    *d == domain && *timestamp <= upto && taken.insert(key.as_slice())
+                })
+                .map(|(_, timestamp, key)| (*timestamp, key.clone()))
+                .collect();
+            if run.is_empty() {
+                return Ok(emitted);
+            }
+            fired = fired.saturating_add(run.len() as u64);
+            if fired > MAX_FIRINGS {
                 return Err(Error::failed(format!(
-                    "write to handle {} that is not a value state",
-                    write.handle
+                    "more than {MAX_FIRINGS} timers fired in one go: `on_timer` keeps \
+                     registering timers at or below the {domain:?} time {upto} (the one it \
+                     handles?); register a later one"
                 )));
             }
-            match &write.value {
-                Some(value) => {
-                    self.store
-                        .values
-                        .insert((write.handle, key.clone()), value.clone());
-                }
-                None => {
-                    self.store.values.remove(&(write.handle, key.clone()));
+            let mut batch = InputBatch::default();
+            for (timestamp, key) in &run {
+                self.store.timers.remove(&(domain, *timestamp, key.clone()));
+                batch.keys.push(key.clone());
+                batch.timers.push(InputTimer {
+                    key_index: index_u32(batch.keys.len() - 1),
+                    timer: Timer {
+                        timestamp: *timestamp,
+                        domain,
+                    },
+                    watermark: self.watermark,
+                });
+            }
+            match self.call(batch, false) {
+                Ok(Called::Done(out)) => emitted.extend(out.into_iter().flatten()),
+                Ok(Called::Split(_)) => return Err(Error::failed("an on-timer call split")),
+                Err(error) => {
+                    // The fired timers come back with the rest of the state (which the
+                    // call's undo restored as it was after they were taken).
+                    for (timestamp, key) in run {
+                        self.store.timers.insert((domain, timestamp, key));
+                    }
+                    return Err(error);
                 }
             }
         }
-        Ok(output.emits)
     }
 
     /// The codec of state `name` (postcard when undeclared; `handle` reports that).
@@ -474,6 +684,34 @@ fn index_u32(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX)
 }
 
+/// What a call did.
+enum Called {
+    /// It ran and its effects were applied: what each input emitted.
+    Done(Vec<Vec<Emitted>>),
+    /// It was undone: a timer that a record registered is due at record `j` of its key.
+    Split(usize),
+}
+
+/// The first record before which an event-time timer that an earlier record of its key
+/// registered in the same call is due; `items` are the records' key indexes, and every
+/// record sees `watermark`.
+fn first_due_within(items: &[u32], output: &OutputBatch, watermark: i64) -> Option<usize> {
+    output
+        .timer_ops
+        .iter()
+        .filter(|op| {
+            op.register
+                && op.timer.domain == TimeDomain::EventTime
+                && op.timer.timestamp <= watermark
+        })
+        .filter_map(|op| {
+            let i = op.item as usize;
+            let key = items.get(i)?;
+            (i + 1..items.len()).find(|&j| items[j] == *key)
+        })
+        .min()
+}
+
 /// The state of every key, by (handle, key). Empty maps and lists are removed, as a host
 /// that stores entries rather than containers would.
 #[derive(Debug, Clone, Default)]
@@ -482,6 +720,66 @@ struct MemoryStore {
     values: BTreeMap<(u32, Vec<u8>), Vec<u8>>,
     maps: BTreeMap<(u32, Vec<u8>), Map>,
     lists: BTreeMap<(u32, Vec<u8>), Vec<Vec<u8>>>,
+    /// Registered timers: (domain, timestamp, key).
+    timers: BTreeSet<(TimeDomain, i64, Vec<u8>)>,
+}
+
+impl MemoryStore {
+    /// Applies the value writes and timer changes of a call's `output` (`keys` the call's
+    /// keys, `items` the key index of each input), after checking every one of them: a bad
+    /// one fails the call with nothing applied.
+    fn apply(
+        &mut self,
+        keys: &[Vec<u8>],
+        items: &[u32],
+        output: &OutputBatch,
+    ) -> Result<(), Error> {
+        let mut writes = Vec::with_capacity(output.writes.len());
+        for write in &output.writes {
+            let key = keys.get(write.key_index as usize).ok_or_else(|| {
+                Error::failed(format!(
+                    "write to key index {} outside the batch",
+                    write.key_index
+                ))
+            })?;
+            if self.kinds.get(write.handle as usize) != Some(&StateKind::Value) {
+                return Err(Error::failed(format!(
+                    "write to handle {} that is not a value state",
+                    write.handle
+                )));
+            }
+            writes.push(((write.handle, key.clone()), write.value.clone()));
+        }
+        let mut timer_ops = Vec::with_capacity(output.timer_ops.len());
+        for op in &output.timer_ops {
+            let key = items
+                .get(op.item as usize)
+                .and_then(|k| keys.get(*k as usize))
+                .ok_or_else(|| Error::failed(format!("a timer change names input {}", op.item)))?;
+            timer_ops.push((
+                op.register,
+                (op.timer.domain, op.timer.timestamp, key.clone()),
+            ));
+        }
+        for (at, value) in writes {
+            match value {
+                Some(value) => {
+                    self.values.insert(at, value);
+                }
+                None => {
+                    self.values.remove(&at);
+                }
+            }
+        }
+        for (register, timer) in timer_ops {
+            if register {
+                self.timers.insert(timer);
+            } else {
+                self.timers.remove(&timer);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The store, seen from inside one `process` call: key indexes name the batch's keys.
@@ -660,5 +958,95 @@ impl HostState for MemoryHost<'_> {
             key: key.and_then(|key| self.keys.get(key as usize).cloned()),
             message: message.to_owned(),
         });
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::batch::host_side::{TimerOp, ValueWrite};
+
+    fn with_a_timer() -> MemoryStore {
+        let mut store = MemoryStore {
+            kinds: vec![StateKind::Value, StateKind::List],
+            ..MemoryStore::default()
+        };
+        store
+            .timers
+            .insert((TimeDomain::EventTime, 5, b"k".to_vec()));
+        store
+    }
+
+    fn timer_op(register: bool, timestamp: i64) -> TimerOp {
+        TimerOp {
+            item: 0,
+            register,
+            timer: Timer {
+                timestamp,
+                domain: TimeDomain::EventTime,
+            },
+        }
+    }
+
+    fn write(handle: u32) -> ValueWrite {
+        ValueWrite {
+            key_index: 0,
+            handle,
+            value: Some(b"v".to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_bad_write_applies_no_timer_change() {
+        let keys = [b"k".to_vec()];
+        for bad in [
+            // A list state's handle.
+            write(1),
+            // A key outside the call.
+            ValueWrite {
+                key_index: 1,
+                ..write(0)
+            },
+        ] {
+            let mut store = with_a_timer();
+            let output = OutputBatch {
+                emits: vec![Vec::new()],
+                writes: vec![write(0), bad],
+                timer_ops: vec![timer_op(true, 10), timer_op(false, 5)],
+            };
+            store.apply(&keys, &[0], &output).unwrap_err();
+            assert!(store.values.is_empty());
+            assert_eq!(
+                store.timers.into_iter().collect::<Vec<_>>(),
+                [(TimeDomain::EventTime, 5, b"k".to_vec())]
+            );
+        }
+        // A timer change naming no input applies no write either.
+        let mut store = with_a_timer();
+        let output = OutputBatch {
+            emits: vec![Vec::new()],
+            writes: vec![write(0)],
+            timer_ops: vec![TimerOp {
+                item: 1,
+                ..timer_op(true, 10)
+            }],
+        };
+        store.apply(&keys, &[0], &output).unwrap_err();
+        assert!(store.values.is_empty());
+
+        // A good output applies all of it.
+        let mut store = with_a_timer();
+        let output = OutputBatch {
+            emits: vec![Vec::new()],
+            writes: vec![write(0)],
+            timer_ops: vec![timer_op(true, 10), timer_op(false, 5)],
+        };
+        store.apply(&keys, &[0], &output).unwrap();
+        assert_eq!(store.values.len(), 1);
+        assert_eq!(
+            store.timers.into_iter().collect::<Vec<_>>(),
+            [(TimeDomain::EventTime, 10, b"k".to_vec())]
+        );
     }
 }

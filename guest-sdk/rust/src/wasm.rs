@@ -215,6 +215,14 @@ pub fn process<Op: Operator>(
     with_runtime(runtime, |runtime| runtime.process(&batch, &mut WasmHost))
 }
 
+/// The `on-timer` export.
+pub fn on_timer<Op: Operator>(
+    runtime: &'static RuntimeCell<Op>,
+    batch: Vec<u8>,
+) -> Result<Vec<u8>, wit_types::OperatorError> {
+    with_runtime(runtime, |runtime| runtime.on_timer(&batch, &mut WasmHost))
+}
+
 /// The `migrate` export.
 pub fn migrate<Op: Operator>(
     state: wit_types::StateDescriptor,

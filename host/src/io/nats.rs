@@ -553,6 +553,7 @@ impl NatsSource {
                 Err(e) => (Vec::new(), Some(e)),
             };
             out.push(SourceRecord {
+                watermark: i64::MIN,
                 key,
                 value,
                 headers,

@@ -8,7 +8,7 @@ use super::key::KeyExtractor;
 use crate::config::{FileFormat, SourceConfig};
 
 /// One record from a source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceRecord {
     /// The key (from `[key]`).
     pub key: Vec<u8>,
@@ -18,6 +18,9 @@ pub struct SourceRecord {
     pub headers: Vec<(String, String)>,
     /// Event time, ms since the epoch (0 when the source has none).
     pub timestamp: i64,
+    /// The job's watermark as the record reaches the operator (set by the coordinator when
+    /// it routes the record; `i64::MIN` before any).
+    pub watermark: i64,
     /// Position in the source (1-based, increasing).
     pub position: u64,
     /// Index of the source among the job's sources (set by the job's reader).
@@ -152,6 +155,7 @@ impl FileSource {
     fn parse(&self) -> SourceRecord {
         let line = self.line.trim_end_matches(['\n', '\r']);
         let mut rec = SourceRecord {
+            watermark: i64::MIN,
             key: Vec::new(),
             value: line.as_bytes().to_vec(),
             headers: Vec::new(),
@@ -248,10 +252,12 @@ impl Source for GeneratorSource {
             let mut word = Vec::with_capacity(8);
             let _ = write!(word, "w{}", i.wrapping_mul(7919) % self.keys);
             out.push(SourceRecord {
+                watermark: i64::MIN,
                 key: word.clone(),
                 value: word,
                 headers: Vec::new(),
-                timestamp: 0,
+                // One millisecond apart, from the epoch: event time for the benchmarks.
+                timestamp: i as i64,
                 position: i + 1,
                 source: 0,
                 poison: None,

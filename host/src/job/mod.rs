@@ -15,6 +15,7 @@ pub mod fault;
 pub mod journal;
 pub mod readers;
 pub mod swap;
+pub mod watermarks;
 pub mod worker;
 
 /// Least records the coordinator reads per poll and sends per message to a worker.
@@ -141,6 +142,8 @@ pub struct RunOptions {
 pub struct JobReport {
     /// Records processed in this run.
     pub records_in: u64,
+    /// Timers fired.
+    pub timers_fired: u64,
     /// Records emitted in this run.
     pub records_out: u64,
     /// Records dead-lettered in this run.
@@ -441,6 +444,19 @@ impl Job {
         let sinks = SinkFactory::open(&cfg.sink, nats, &cfg.name, &cfg.operator.uid)?;
         let dead_letters = SinkFactory::open(&cfg.dead_letter, nats, &cfg.name, &cfg.operator.uid)?;
         let mut dead_letter = dead_letters.make();
+        let late = if cfg.event_time.configured {
+            Some(
+                SinkFactory::open(
+                    &cfg.event_time.late_data,
+                    nats,
+                    &cfg.name,
+                    &cfg.operator.uid,
+                )?
+                .make(),
+            )
+        } else {
+            None
+        };
         let registered = self
             .db
             .register(&cfg.operator.uid, &self.module.info.states)?;
@@ -511,7 +527,7 @@ impl Job {
                 stats.clone(),
                 cfg.operator.batch_size as usize,
                 key_groups_of(index, p, cfg.state.max_key_groups),
-            );
+            )?;
             let (tx, rx) = mpsc::sync_channel::<ToWorker>(4);
             let ack = ack_tx.clone();
             let handle = std::thread::Builder::new()
@@ -522,8 +538,24 @@ impl Job {
             handles.push(handle);
         }
         drop(ack_tx);
+        let restored_ts = streams
+            .iter()
+            .map(|s| {
+                self.resumed_from
+                    .as_ref()
+                    .and_then(|c| c.max_timestamps.get(&**s).copied())
+            })
+            .collect();
+        let wm = watermarks::Watermarks::new(
+            &cfg.event_time,
+            restored_ts,
+            self.resumed_from.as_ref().and_then(|c| c.watermark),
+        );
 
         let mut coord = Coordinator {
+            wm,
+            sent_wm: vec![i64::MIN; p],
+            late,
             job: self,
             to_workers,
             ack_rx,
@@ -597,6 +629,7 @@ impl Job {
         result?;
         Ok(JobReport {
             records_in: stats.records_in.load(Ordering::Relaxed),
+            timers_fired: stats.timers_fired.load(Ordering::Relaxed),
             records_out: stats.records_out.load(Ordering::Relaxed),
             dead_letters: stats.dead_letters.load(Ordering::Relaxed),
             restarts: stats.restarts.load(Ordering::Relaxed),
@@ -615,6 +648,12 @@ impl Job {
 }
 
 struct Coordinator {
+    /// Timestamps, watermarks, late records.
+    wm: watermarks::Watermarks,
+    /// The watermark each worker has been given (with a record or on its own).
+    sent_wm: Vec<i64>,
+    /// Where late records go (with an `[event-time]` table).
+    late: Option<Box<dyn Sink>>,
     job: Job,
     to_workers: Vec<SyncSender<ToWorker>>,
     ack_rx: Receiver<FromWorker>,
@@ -711,6 +750,7 @@ impl Coordinator {
         let interval = cfg.state.checkpoint_interval;
         let min_pause = cfg.state.checkpoint_min_pause;
         let probation_records = cfg.operator.swap_probation_records;
+        let fire_at_end = cfg.event_time.end_of_input == crate::config::EndOfInput::FireTimers;
         let mut last_cp = Instant::now();
         let mut last_done = Instant::now();
         let mut last_progress = Instant::now();
@@ -731,21 +771,35 @@ impl Coordinator {
                 readers::Next::Exhausted => (false, Vec::new()),
             };
             let mut routed: Vec<Vec<SourceRecord>> = (0..p).map(|_| Vec::new()).collect();
-            for r in polled {
+            let now = Instant::now();
+            for mut r in polled {
+                if r.poison.is_none()
+                    && let Err(why) = self.wm.assign(&mut r)
+                {
+                    r.poison = Some(why);
+                }
                 if let Some(why) = &r.poison {
                     let stream = self.streams[r.source as usize].clone();
                     poison_to_dead_letter(dead_letter, &stream, &r, why)?;
                     stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
+                if self.wm.is_late(r.timestamp) {
+                    self.late_record(&r)?;
+                    continue;
+                }
+                r.watermark = self.wm.current();
+                self.wm.observe(r.source as usize, r.timestamp, now);
                 let w = if p == 1 {
                     0
                 } else {
                     // Flink's assignment: contiguous key-group ranges per worker.
                     worker_of(key_group(&r.key, groups), p, groups)
                 };
+                self.sent_wm[w] = self.sent_wm[w].max(r.watermark);
                 routed[w].push(r);
             }
+            self.wm.tick(now);
             for (w, records) in routed.into_iter().enumerate() {
                 if !records.is_empty() {
                     if let Some(p) = self.probation.as_mut() {
@@ -755,6 +809,7 @@ impl Coordinator {
                     self.send(w, ToWorker::Batch(records))?;
                 }
             }
+            self.advance_workers(self.wm.current())?;
             self.poll_acks()?;
             if self.misbehaved.is_some() {
                 self.rollback()?;
@@ -791,7 +846,15 @@ impl Coordinator {
                 self.end_probation()?;
                 continue;
             }
-            if !more || stop {
+            if !more {
+                // The end of a bounded input: no record will come, every event-time timer
+                // is due (as Flink's end of input), unless the job file keeps them.
+                if fire_at_end {
+                    self.advance_workers(i64::MAX)?;
+                }
+                break;
+            }
+            if stop {
                 break;
             }
             // A savepoint is a checkpoint whose committer also snapshots the state.
@@ -835,6 +898,7 @@ impl Coordinator {
                     dead_letters = stats.dead_letters.load(Ordering::Relaxed),
                     per_second = rate.round(),
                     positions = ?self.positions,
+                    watermark = self.wm.current(),
                     lag = %lag,
                     last_checkpoint = self.last.as_ref().map_or(0, |c| c.id),
                     last_commit_ms = self.last_commit.as_secs_f64() * 1e3,
@@ -1029,6 +1093,56 @@ impl Coordinator {
                 self.send(w, ToWorker::Batch(records))?;
             }
         }
+        // The watermarks the workers were given on their own since the rollback point.
+        self.sent_wm.iter_mut().for_each(|s| *s = i64::MIN);
+        self.advance_workers(self.wm.current())
+    }
+
+    /// Gives every worker that has not had it the watermark `wm` (its event-time timers
+    /// due at it fire), and shows it in the metrics.
+    fn advance_workers(&mut self, wm: i64) -> Result<(), JobError> {
+        for w in 0..self.to_workers.len() {
+            if wm > self.sent_wm[w] {
+                self.sent_wm[w] = wm;
+                self.send(w, ToWorker::Watermark(wm))?;
+            }
+        }
+        self.stats.watermark.store(wm, Ordering::Relaxed);
+        if let Ok(mut m) = self.stats.source_watermarks.lock() {
+            for (s, v) in self.streams.iter().zip(self.wm.sources()) {
+                m.insert(s.to_string(), v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a late record to the late-data output, with why.
+    fn late_record(&mut self, r: &SourceRecord) -> Result<(), JobError> {
+        let stream = self.streams[r.source as usize].clone();
+        let wm = self.wm.current().to_string();
+        let ts = r.timestamp.to_string();
+        let mut headers: Vec<(&str, &str)> = r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        headers.extend([
+            ("eddy-late-timestamp", ts.as_str()),
+            ("eddy-late-watermark", wm.as_str()),
+        ]);
+        self.stats.late_records.fetch_add(1, Ordering::Relaxed);
+        if let Some(late) = self.late.as_mut() {
+            late.write(&[OutputRecord {
+                key: &r.key,
+                value: &r.value,
+                headers: &headers,
+                origin: Origin {
+                    stream: &stream,
+                    position: r.position,
+                    index: 0,
+                },
+            }])?;
+        }
         Ok(())
     }
 
@@ -1036,6 +1150,9 @@ impl Coordinator {
     /// taken at the swap) and runs `old` again; returns once that checkpoint is durable,
     /// since what the workers process next reads its state.
     fn roll_back_workers(&mut self, old: &Arc<SwapTo>) -> Result<(), JobError> {
+        // The rollback point must be durable before the workers read it back (their timer
+        // index is rebuilt from RocksDB); they go on draining for it meanwhile.
+        self.finish_commit()?;
         let n = self.to_workers.len();
         for w in 0..n {
             self.send(w, ToWorker::Rollback(old.clone()))?;
@@ -1139,6 +1256,9 @@ impl Coordinator {
         let mut swapped = Vec::new();
         let mut drains: Vec<Receiver<Drained>> = Vec::new();
         let mut durable = vec![dead_letter.durable()?];
+        if let Some(late) = self.late.as_mut() {
+            durable.push(late.durable()?);
+        }
         let mut acked = 0;
         let mut longest = Duration::ZERO;
         while acked < self.to_workers.len() {
@@ -1185,6 +1305,13 @@ impl Coordinator {
                 .collect(),
             created_at_ms: checkpoint::now_ms(),
             modules: self.history.clone(),
+            max_timestamps: self
+                .streams
+                .iter()
+                .zip(self.wm.max_timestamps())
+                .filter_map(|(s, m)| m.map(|m| (s.to_string(), m)))
+                .collect(),
+            watermark: Some(self.wm.current()).filter(|w| *w != i64::MIN),
         };
         let db = self.job.db.clone();
         let to_write = record.clone();

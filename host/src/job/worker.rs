@@ -21,13 +21,17 @@ use crate::io::{Durable, Origin, OutputRecord, Sink, SourceRecord};
 use crate::runtime::batch::{self, Encoder};
 use crate::runtime::{CallError, Instance, Prepared};
 use crate::state::host::OperatorContext;
+use crate::state::timers::{self, Fired, Timers};
 use crate::state::{RegisteredState, StateKind, WriteOp};
 
 /// Messages from the coordinator to a worker, in stream order.
 #[derive(Debug)]
 pub enum ToWorker {
-    /// Records of this worker's key groups.
+    /// Records of this worker's key groups (each carries the watermark it sees: the
+    /// event-time timers due at it fire before it).
     Batch(Vec<SourceRecord>),
+    /// The job's watermark advanced: fire the event-time timers due at it.
+    Watermark(i64),
     /// Everything before this is processed: hand over the dirty state for checkpoint `id`.
     Barrier(u64),
     /// Checkpoint `id` is durable: drained entries may be evicted.
@@ -66,6 +70,10 @@ pub struct SwapTo {
     /// For a swap: the failed calls so far over all workers, and how many are allowed.
     pub probation: Option<(Arc<AtomicU64>, u64)>,
 }
+
+/// Firings one pass allows beyond the timers registered when it starts (see
+/// `Worker::fire`).
+const MAX_FIRINGS_PER_PASS: usize = 1_000_000;
 
 /// Entries a worker drains per step while it goes on processing: a few milliseconds.
 const DRAIN_STEP: usize = 8192;
@@ -181,6 +189,57 @@ pub struct Worker {
     /// The module on probation misbehaved: batches are dropped until the rollback (the
     /// coordinator sends them again).
     halted: bool,
+    /// The index of this worker's timers.
+    timers: Timers,
+    /// Between the end of probation (`Cut`) and the coordinator's decision (`Release` or
+    /// `Rollback`): nothing runs, not even processing-time timers.
+    cut: bool,
+    /// The highest watermark seen.
+    watermark: i64,
+}
+
+/// What one operator call handles: records (`process`) or fired timers of one timestamp
+/// (`on-timer`).
+#[derive(Clone, Copy)]
+enum Items<'a> {
+    Records(&'a [SourceRecord]),
+    Timers {
+        fired: &'a [Fired],
+        domain: u8,
+        watermark: i64,
+    },
+}
+
+impl Items<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Items::Records(r) => r.len(),
+            Items::Timers { fired, .. } => fired.len(),
+        }
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        match self {
+            Items::Records(r) => &r[i].key,
+            Items::Timers { fired, .. } => &fired[i].key,
+        }
+    }
+}
+
+/// The stream part of the output ids of a fired timer's emits: its origin's stream, the
+/// domain and the timestamp (`nats:clicks@e1700000060000`).
+fn timer_stream(stream: &str, domain: u8, timestamp: i64) -> String {
+    let d = if domain == timers::EVENT_TIME {
+        'e'
+    } else {
+        'p'
+    };
+    format!("{stream}@{d}{timestamp}")
+}
+
+/// Wall-clock milliseconds since the epoch.
+fn now_ms() -> i64 {
+    crate::checkpoint::now_ms() as i64
 }
 
 /// A swapped-in module's probation in one worker.
@@ -288,7 +347,10 @@ impl Worker {
         stats: Arc<Stats>,
         batch_size: usize,
         key_groups: std::ops::Range<u32>,
-    ) -> Worker {
+    ) -> Result<Worker, JobError> {
+        let mut instance = instance;
+        let timers = Timers::load(&instance.host().keyed, key_groups.clone())
+            .map_err(|e| JobError::Worker(format!("cannot read the timers: {e}")))?;
         let mut w = Worker {
             index,
             uid,
@@ -308,9 +370,12 @@ impl Worker {
             draining: None,
             probation: None,
             halted: false,
+            timers,
+            cut: false,
+            watermark: i64::MIN,
         };
         w.set_handles();
-        w
+        Ok(w)
     }
 
     /// Recomputes the value-state handles from the states of the instance.
@@ -411,6 +476,9 @@ impl Worker {
         let mut host = old.into_host();
         host.keys.clear();
         host.keyed.reset(to.registered.clone());
+        // The timers are back to the last checkpoint's, as the rest of the state.
+        self.timers = Timers::load(&host.keyed, self.key_groups.clone())
+            .map_err(|e| JobError::Worker(format!("cannot read the timers: {e}")))?;
         let inst = self.build(&to.prepared, host).map_err(|(e, _)| {
             JobError::Worker(format!(
                 "operator `{}`: the previous module could not be started again after a rollback: {e}",
@@ -491,13 +559,34 @@ impl Worker {
                     }
                 }
             } else {
-                match rx.recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => return,
+                match self
+                    .timers
+                    .earliest(timers::PROCESSING_TIME)
+                    .filter(|_| !self.cut)
+                {
+                    // Wake for the next processing-time timer.
+                    Some(at) => {
+                        let wait = Duration::from_millis(
+                            at.saturating_sub(now_ms()).clamp(0, 1000) as u64,
+                        );
+                        match rx.recv_timeout(wait) {
+                            Ok(m) => Some(m),
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                    None => match rx.recv() {
+                        Ok(m) => Some(m),
+                        Err(_) => return,
+                    },
                 }
             };
             let mut res = match msg {
                 Some(ToWorker::Batch(records)) => self.process(&records, &tx),
+                Some(ToWorker::Watermark(wm)) => {
+                    self.watermark = self.watermark.max(wm);
+                    self.fire(timers::EVENT_TIME, wm, &tx)
+                }
                 Some(ToWorker::Barrier(id)) => self.barrier(id, &tx),
                 Some(ToWorker::Committed(_)) => {
                     self.evict_if_needed();
@@ -512,15 +601,25 @@ impl Worker {
                     Ok(())
                 }
                 Some(ToWorker::Cut) => {
+                    self.cut = true;
                     let _ = tx.send(FromWorker::CutPassed { worker: self.index });
                     Ok(())
                 }
-                Some(ToWorker::Release) => self.release(),
-                Some(ToWorker::Rollback(to)) => self.rollback(&to).map(|()| {
-                    let _ = tx.send(FromWorker::RolledBack { worker: self.index });
-                }),
+                Some(ToWorker::Release) => {
+                    self.cut = false;
+                    self.release()
+                }
+                Some(ToWorker::Rollback(to)) => {
+                    self.cut = false;
+                    self.rollback(&to).map(|()| {
+                        let _ = tx.send(FromWorker::RolledBack { worker: self.index });
+                    })
+                }
                 None => Ok(()),
             };
+            if res.is_ok() && !self.cut && !self.timers.is_empty() {
+                res = self.fire(timers::PROCESSING_TIME, now_ms(), &tx);
+            }
             if res.is_ok() && self.draining.is_some() {
                 res = self.drain_step();
             }
@@ -591,18 +690,21 @@ impl Worker {
         }
     }
 
-    /// Processes records of this worker's key groups, `batch_size` per `process` call.
+    /// Processes records of this worker's key groups, `batch_size` per `process` call, and
+    /// fires event-time timers as the records' watermarks make them due.
+    ///
+    /// A timer of key `k` at `T` fires after the record that registered it and before the
+    /// first later record of `k` whose watermark is at or past `T`: that is what makes the
+    /// state each timer and each record sees the same on a replay, whatever the batches.
+    /// Timers already registered are checked before each record (all that are due fire
+    /// there); a timer registered during a call and due at a later record of its key in the
+    /// same call undoes the call, which is then split at that record.
     pub fn process(
         &mut self,
         records: &[SourceRecord],
         tx: &Sender<FromWorker>,
     ) -> Result<(), JobError> {
-        for batch in records.chunks(self.batch_size) {
-            if self.halted {
-                break;
-            }
-            self.process_batch(batch, tx)?;
-        }
+        self.run_records(records, tx)?;
         let over = self.host()?.keyed.over_budget();
         if over && !self.asked_for_checkpoint {
             self.asked_for_checkpoint = true;
@@ -611,33 +713,208 @@ impl Worker {
         Ok(())
     }
 
-    fn process_batch(
+    fn run_records(
         &mut self,
         records: &[SourceRecord],
         tx: &Sender<FromWorker>,
     ) -> Result<(), JobError> {
-        if let Err(err) = self.run_batch(records)? {
-            if self.misbehaved(&err, tx) {
-                return Ok(());
+        let mut rest = records;
+        while let Some(first) = rest.first() {
+            if self.halted {
+                break;
             }
-            tracing::warn!(operator = %self.uid, worker = self.index, error = %err, records = records.len(),
-                "batch failed; re-running it record by record");
-            self.fresh_instance()?;
-            if records.len() == 1 {
-                self.dead_letter(&records[0], &err.to_string())?;
-            } else {
-                for r in records {
-                    if let Err(err) = self.run_batch(std::slice::from_ref(r))? {
-                        if self.misbehaved(&err, tx) {
-                            return Ok(());
-                        }
-                        self.fresh_instance()?;
-                        self.dead_letter(r, &err.to_string())?;
-                    }
+            if self.timers.key_due(&first.key, first.watermark) {
+                self.fire(timers::EVENT_TIME, first.watermark, tx)?;
+            }
+            // The longest run (up to a batch) in which no record's key has a registered
+            // timer due at the record's watermark.
+            let n = rest.len().min(self.batch_size);
+            let end = rest[1..n]
+                .iter()
+                .position(|r| self.timers.key_due(&r.key, r.watermark))
+                .map_or(n, |p| p + 1);
+            let batch = &rest[..end];
+            let done = match self.run_batch(Items::Records(batch), true)? {
+                Ok(None) => end,
+                Ok(Some(j)) => {
+                    // No timer the first `j` records register is due at any of them; the
+                    // ones due at record `j` fire at the top of the loop.
+                    self.call_isolated(Items::Records(&batch[..j]), tx)?;
+                    j
                 }
+                Err(err) => {
+                    self.isolate(Items::Records(batch), err, tx)?;
+                    end
+                }
+            };
+            self.watermark = self.watermark.max(batch[done - 1].watermark);
+            rest = &rest[done..];
+        }
+        Ok(())
+    }
+
+    /// Fires every timer of `domain` due at `upto` (the watermark, or the wall clock), in
+    /// (timestamp, key) order, up to `batch_size` per `on-timer` call with each key at most
+    /// once per call, so that a key's timers fire in timestamp order. Timers those calls
+    /// register fire in the same pass when due, in that order too. At the end of the input
+    /// (`upto` = the end of time) only timers up to the latest registered before the pass
+    /// fire, so an operator that re-arms its timers cannot make the pass endless; nor can
+    /// one that keeps registering the timer it handles: a pass stops after
+    /// [`MAX_FIRINGS_PER_PASS`] firings beyond the timers due when it started, and goes on
+    /// at the next record or watermark.
+    fn fire(&mut self, domain: u8, upto: i64, tx: &Sender<FromWorker>) -> Result<(), JobError> {
+        let upto = if upto == i64::MAX {
+            match self.timers.latest(domain) {
+                Some(latest) => latest,
+                None => return Ok(()),
+            }
+        } else {
+            upto
+        };
+        if domain == timers::EVENT_TIME {
+            self.watermark = self.watermark.max(upto);
+        }
+        // Event-time timers fire at the watermark that made them due.
+        let watermark = if domain == timers::EVENT_TIME {
+            upto
+        } else {
+            self.watermark
+        };
+        let mut budget = self.timers.len() + MAX_FIRINGS_PER_PASS;
+        while !self.halted {
+            let Some(instance) = self.instance.as_mut() else {
+                return Err(JobError::Worker("worker has no instance".into()));
+            };
+            let max = self.batch_size.min(budget);
+            if max == 0 {
+                tracing::warn!(operator = %self.uid, worker = self.index,
+                    "the operator keeps registering timers that are due at once; firing the rest later");
+                break;
+            }
+            let fired = self
+                .timers
+                .take_run(&mut instance.host().keyed, domain, upto, max)
+                .map_err(|e| JobError::Worker(e.to_string()))?;
+            if fired.is_empty() {
+                break;
+            }
+            budget -= fired.len();
+            let items = Items::Timers {
+                fired: &fired,
+                domain,
+                watermark,
+            };
+            self.call_isolated(items, tx)?;
+            self.stats
+                .timers_fired
+                .fetch_add(fired.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// One call, and on its failure the isolation (see [`isolate`](Self::isolate)). The
+    /// items must need no split (one record, records checked, or timers).
+    fn call_isolated(&mut self, items: Items<'_>, tx: &Sender<FromWorker>) -> Result<(), JobError> {
+        match self.run_batch(items, false)? {
+            Ok(_) => Ok(()),
+            Err(err) => self.isolate(items, err, tx),
+        }
+    }
+
+    /// After a failed call: a fresh instance, then the items one by one, each that fails
+    /// alone to the dead-letter output (records still fire the timers due before them).
+    fn isolate(
+        &mut self,
+        items: Items<'_>,
+        err: CallError,
+        tx: &Sender<FromWorker>,
+    ) -> Result<(), JobError> {
+        if self.misbehaved(&err, tx) {
+            return Ok(());
+        }
+        tracing::warn!(operator = %self.uid, worker = self.index, error = %err, items = items.len(),
+            "call failed; re-running it item by item");
+        self.fresh_instance()?;
+        if items.len() == 1 {
+            return self.dead_letter_item(items, &err.to_string());
+        }
+        for i in 0..items.len() {
+            let one = match items {
+                Items::Records(r) => {
+                    if self
+                        .timers
+                        .due(timers::EVENT_TIME, r[i].watermark)
+                        .is_some()
+                    {
+                        self.fire(timers::EVENT_TIME, r[i].watermark, tx)?;
+                    }
+                    Items::Records(&r[i..=i])
+                }
+                Items::Timers {
+                    fired,
+                    domain,
+                    watermark,
+                } => Items::Timers {
+                    fired: &fired[i..=i],
+                    domain,
+                    watermark,
+                },
+            };
+            if self.halted {
+                break;
+            }
+            if let Err(err) = self.run_batch(one, false)? {
+                if self.misbehaved(&err, tx) {
+                    return Ok(());
+                }
+                self.fresh_instance()?;
+                self.dead_letter_item(one, &err.to_string())?;
             }
         }
         Ok(())
+    }
+
+    fn dead_letter_item(&mut self, item: Items<'_>, error: &str) -> Result<(), JobError> {
+        match item {
+            Items::Records(r) => self.dead_letter(&r[0], error),
+            Items::Timers { fired, domain, .. } => {
+                let f = &fired[0];
+                let timestamp = f.timestamp;
+                let (stream, position) = timers::decode_origin(&f.origin).unwrap_or(("", 0));
+                let stream = timer_stream(stream, domain, timestamp);
+                let what = format!(
+                    "{} {timestamp}",
+                    if domain == timers::EVENT_TIME {
+                        "event-time"
+                    } else {
+                        "processing-time"
+                    }
+                );
+                tracing::warn!(operator = %self.uid, timer = %what, error,
+                    "timer sent to the dead-letter output");
+                let headers = [
+                    ("eddy-error", error),
+                    ("eddy-operator", &*self.uid),
+                    ("eddy-timer", what.as_str()),
+                ];
+                let out = OutputRecord {
+                    key: &f.key,
+                    value: &[],
+                    headers: &headers,
+                    origin: Origin {
+                        stream: &stream,
+                        position,
+                        index: 0,
+                    },
+                };
+                match self.probation.as_mut() {
+                    Some(p) => p.held.push((true, HeldOutput::new(&out))),
+                    None => self.dead_letter.write(&[out])?,
+                }
+                self.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
     }
 
     /// Replaces a failed instance (a trapped store cannot be reused), keeping the state.
@@ -691,28 +968,37 @@ impl Worker {
         Ok(())
     }
 
-    /// One `process` call. The outer error is fatal (the job stops); the inner one is the
-    /// operator's failure, after which nothing of the batch remains applied.
-    fn run_batch(&mut self, records: &[SourceRecord]) -> Result<Result<(), CallError>, JobError> {
+    /// One `process` (records) or `on-timer` (fired timers) call. The outer error is fatal
+    /// (the job stops); the inner one is the operator's failure, after which nothing of the
+    /// call remains applied. With `split`, a call whose records register an event-time
+    /// timer due at a later record of the same key is undone too, and `Some(j)` says to
+    /// split it before record `j` (the first such record).
+    fn run_batch(
+        &mut self,
+        items: Items<'_>,
+        split: bool,
+    ) -> Result<Result<Option<usize>, CallError>, JobError> {
+        let n = items.len();
         let mut key_index: HashMap<&[u8], u32, RandomState> =
-            HashMap::with_capacity_and_hasher(records.len(), RandomState::default());
-        let mut rec_keys = Vec::with_capacity(records.len());
+            HashMap::with_capacity_and_hasher(n, RandomState::default());
+        let mut item_keys = Vec::with_capacity(n);
         let Some(instance) = self.instance.as_mut() else {
             return Err(JobError::Worker("worker has no instance".into()));
         };
         let host = instance.host();
         host.keys.clear();
-        for r in records {
+        for i in 0..n {
+            let key = items.key(i);
             let next = key_index.len() as u32;
-            let i = *key_index.entry(&r.key).or_insert_with(|| {
-                host.keys.push(&r.key);
+            let k = *key_index.entry(key).or_insert_with(|| {
+                host.keys.push(key);
                 next
             });
-            rec_keys.push(i);
+            item_keys.push(k);
         }
         let n_keys = host.keys.len() as u32;
         let enc = &mut self.encoder;
-        enc.start();
+        enc.start(now_ms());
         enc.u32(n_keys);
         for k in 0..n_keys {
             enc.bytes(host.keys.get(k).unwrap_or_default());
@@ -729,14 +1015,30 @@ impl Worker {
                     .map_err(|e| JobError::Worker(e.to_string()))?;
             }
         }
-        enc.u32(records.len() as u32);
-        for (r, k) in records.iter().zip(&rec_keys) {
-            enc.record(*k, r.timestamp, &r.value, &r.headers);
+        enc.u32(n as u32);
+        match items {
+            Items::Records(records) => {
+                for (r, k) in records.iter().zip(&item_keys) {
+                    enc.record(*k, r.timestamp, r.watermark, &r.value, &r.headers);
+                }
+            }
+            Items::Timers {
+                fired,
+                domain,
+                watermark,
+            } => {
+                for (f, k) in fired.iter().zip(&item_keys) {
+                    enc.timer(*k, f.timestamp, domain, watermark);
+                }
+            }
         }
 
         host.keyed.begin();
         let started = Instant::now();
-        let result = instance.process(enc.finish());
+        let result = match items {
+            Items::Records(_) => instance.process(enc.finish()),
+            Items::Timers { .. } => instance.on_timer(enc.finish()),
+        };
         self.stats.process_seconds.observe(started.elapsed());
         super::fault::hit("after-process");
         let host = instance.host();
@@ -752,17 +1054,29 @@ impl Worker {
             }
         };
         let is_value = &self.is_value;
-        let decoded = match batch::decode(&out, records.len() as u32, n_keys, |h| {
+        let decoded = match batch::decode(&out, n as u32, n_keys, |h| {
             is_value.get(h as usize).copied().unwrap_or(false)
         }) {
             Ok(d) => d,
             Err(msg) => {
                 host.keyed.rollback();
                 return Ok(Err(CallError::Trap(format!(
-                    "malformed process result: {msg}"
+                    "malformed {} result: {msg}",
+                    match items {
+                        Items::Records(_) => "process",
+                        Items::Timers { .. } => "on-timer",
+                    }
                 ))));
             }
         };
+        if split
+            && let Items::Records(records) = items
+            && let Some(j) = first_due_within(records, &item_keys, &decoded.timer_ops)
+        {
+            host.keyed.rollback();
+            host.keys.clear();
+            return Ok(Ok(Some(j)));
+        }
         host.keyed.commit();
         for w in &decoded.writes {
             let key = host.keys.get(w.key_index).unwrap_or_default();
@@ -770,22 +1084,72 @@ impl Worker {
                 .value_put(w.handle, key, w.value)
                 .map_err(|e| JobError::Worker(e.to_string()))?;
         }
+        // Where each item goes back to: its stream and position (names its outputs and the
+        // timers it registers).
+        let streams = &self.streams;
+        let origin_of = |i: usize| -> (String, u64) {
+            match items {
+                Items::Records(r) => (
+                    streams
+                        .get(r[i].source as usize)
+                        .map_or_else(String::new, |s| s.to_string()),
+                    r[i].position,
+                ),
+                Items::Timers { fired, .. } => timers::decode_origin(&fired[i].origin)
+                    .map_or_else(|| (String::new(), 0), |(s, p)| (s.to_string(), p)),
+            }
+        };
+        for op in &decoded.timer_ops {
+            let i = op.item as usize;
+            let key = items.key(i);
+            let result = if op.register {
+                let (stream, position) = origin_of(i);
+                let origin = match items {
+                    Items::Records(_) => timers::encode_origin(&stream, position),
+                    Items::Timers { fired, .. } => fired[i].origin.clone(),
+                };
+                self.timers
+                    .register(&mut host.keyed, key, op.domain, op.timestamp, &origin)
+            } else {
+                self.timers
+                    .delete(&mut host.keyed, key, op.domain, op.timestamp)
+            };
+            result.map_err(|e| JobError::Worker(e.to_string()))?;
+        }
         host.keys.clear();
+        // Records borrow their stream's name; fired timers name theirs.
+        let names: Vec<(std::borrow::Cow<'_, str>, u64)> = (0..n)
+            .map(|i| match items {
+                Items::Records(r) => (
+                    std::borrow::Cow::Borrowed(
+                        streams.get(r[i].source as usize).map_or("", |s| &**s),
+                    ),
+                    r[i].position,
+                ),
+                Items::Timers { fired, domain, .. } => {
+                    let (stream, position) = origin_of(i);
+                    (
+                        std::borrow::Cow::Owned(timer_stream(&stream, domain, fired[i].timestamp)),
+                        position,
+                    )
+                }
+            })
+            .collect();
         let outputs: Vec<OutputRecord<'_>> = decoded
             .emits
             .iter()
-            .map(|e| OutputRecord {
-                key: e.key,
-                value: e.value,
-                headers: &e.headers,
-                origin: {
-                    let r = &records[e.record as usize];
-                    Origin {
-                        stream: self.streams.get(r.source as usize).map_or("", |s| s),
-                        position: r.position,
+            .map(|e| {
+                let (stream, position) = &names[e.record as usize];
+                OutputRecord {
+                    key: e.key,
+                    value: e.value,
+                    headers: &e.headers,
+                    origin: Origin {
+                        stream,
+                        position: *position,
                         index: e.index,
-                    }
-                },
+                    },
+                }
             })
             .collect();
         match self.probation.as_mut() {
@@ -795,12 +1159,50 @@ impl Worker {
             None => self.sink.write(&outputs)?,
         }
         super::fault::hit("after-emit");
-        self.stats
-            .records_in
-            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        if let Items::Records(_) = items {
+            self.stats.records_in.fetch_add(n as u64, Ordering::Relaxed);
+        }
         self.stats
             .records_out
             .fetch_add(outputs.len() as u64, Ordering::Relaxed);
-        Ok(Ok(()))
+        Ok(Ok(None))
     }
+}
+
+/// The first record of `records` before which an event-time timer that an earlier record
+/// of its key registered in the same call is due (its watermark reached the timer).
+fn first_due_within(
+    records: &[SourceRecord],
+    item_keys: &[u32],
+    ops: &[batch::TimerOp],
+) -> Option<usize> {
+    let mut first: Option<usize> = None;
+    // The last record of each key (by key index), computed when first needed.
+    let mut last_of: Vec<usize> = Vec::new();
+    for op in ops {
+        if !op.register || op.domain != timers::EVENT_TIME {
+            continue;
+        }
+        let i = op.item as usize;
+        let Some(k) = item_keys.get(i) else { continue };
+        if last_of.is_empty() {
+            let n_keys = item_keys.iter().max().map_or(0, |m| *m as usize + 1);
+            last_of = vec![0; n_keys];
+            for (j, key) in item_keys.iter().enumerate() {
+                last_of[*key as usize] = j;
+            }
+        }
+        // Watermarks never go down along the records, so the last record of the key tells
+        // whether any is due; only then look for the first.
+        let last = last_of[*k as usize];
+        if last <= i || records[last].watermark < op.timestamp {
+            continue;
+        }
+        if let Some(j) =
+            (i + 1..=last).find(|&j| item_keys[j] == *k && records[j].watermark >= op.timestamp)
+        {
+            first = Some(first.map_or(j, |f| f.min(j)));
+        }
+    }
+    first
 }

@@ -1,9 +1,9 @@
 //! The host side of the batch format (docs/batch-format.md): encoding a batch for `process`
-//! and decoding, with every bound checked, what it returns. Nothing a guest returns can
+//! or `on-timer` and decoding, with every bound checked, what it returns. Nothing a guest returns can
 //! make the decoder panic or allocate beyond the size of the returned buffer.
 
 /// The version byte of both frames.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Writes an input frame section by section, in the order the format gives.
 #[derive(Debug, Default)]
@@ -12,10 +12,12 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Starts a frame, reusing the buffer of the previous one.
-    pub fn start(&mut self) {
+    /// Starts a frame at wall-clock time `processing_time` (ms since the epoch), reusing
+    /// the buffer of the previous one.
+    pub fn start(&mut self, processing_time: i64) {
         self.buf.clear();
         self.buf.push(VERSION);
+        self.i64(processing_time);
     }
 
     /// A `u32`.
@@ -45,22 +47,33 @@ impl Encoder {
         }
     }
 
-    /// A record: key index, timestamp, value and headers.
+    /// A record: key index, timestamp, the watermark it sees, value and headers.
     pub fn record(
         &mut self,
         key_index: u32,
         timestamp: i64,
+        watermark: i64,
         value: &[u8],
         headers: &[(String, String)],
     ) {
         self.u32(key_index);
         self.i64(timestamp);
+        self.i64(watermark);
         self.bytes(value);
         self.u32(headers.len() as u32);
         for (n, v) in headers {
             self.bytes(n.as_bytes());
             self.bytes(v.as_bytes());
         }
+    }
+
+    /// A fired timer: key index, timestamp, domain (0 event time, 1 processing time), and
+    /// the watermark it fires at.
+    pub fn timer(&mut self, key_index: u32, timestamp: i64, domain: u8, watermark: i64) {
+        self.u32(key_index);
+        self.i64(timestamp);
+        self.buf.push(domain);
+        self.i64(watermark);
     }
 
     /// The encoded frame.
@@ -95,6 +108,20 @@ pub struct Write<'a> {
     pub value: Option<&'a [u8]>,
 }
 
+/// One timer change, made while handling input `item` (a record or a fired timer), for
+/// that input's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerOp {
+    /// Index of the input.
+    pub item: u32,
+    /// Register (true) or delete.
+    pub register: bool,
+    /// 0 event time, 1 processing time.
+    pub domain: u8,
+    /// When it fires.
+    pub timestamp: i64,
+}
+
 /// A decoded result frame.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Decoded<'a> {
@@ -102,6 +129,8 @@ pub struct Decoded<'a> {
     pub emits: Vec<Emit<'a>>,
     /// Writes in the order to apply them.
     pub writes: Vec<Write<'a>>,
+    /// Timer changes in the order to apply them.
+    pub timer_ops: Vec<TimerOp>,
 }
 
 struct Reader<'a> {
@@ -126,6 +155,12 @@ impl<'a> Reader<'a> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
+    fn i64(&mut self) -> Result<i64, String> {
+        let b = self.take(8)?;
+        Ok(i64::from_le_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+        ]))
+    }
     fn bytes(&mut self) -> Result<&'a [u8], String> {
         let n = self.u32()? as usize;
         self.take(n)
@@ -135,8 +170,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes and checks a result frame against the batch it answers: `n_records` input
-/// records, `n_keys` keys, and `is_value_state(handle)` for the declared states. Any
+/// Decodes and checks a result frame against the batch it answers: `n_records` inputs
+/// (records or timers), `n_keys` keys, and `is_value_state(handle)` for the declared states. Any
 /// inconsistency is an error naming what is wrong (the host treats it as an operator
 /// failure).
 pub fn decode<'a>(
@@ -219,6 +254,43 @@ pub fn decode<'a>(
             value,
         });
     }
+    let n_ops = r.u32()?;
+    if n_ops as usize > r.buf.len() / 14 {
+        return Err(format!(
+            "result declares {n_ops} timer changes, more than it holds"
+        ));
+    }
+    out.timer_ops.reserve(n_ops as usize);
+    for _ in 0..n_ops {
+        let item = r.u32()?;
+        if item >= n_records {
+            return Err(format!(
+                "a timer change names input {item}; the batch had {n_records}"
+            ));
+        }
+        let register = match r.u8()? {
+            0 => false,
+            1 => true,
+            op => {
+                return Err(format!(
+                    "a timer change has op {op}; expected 0 (delete) or 1 (register)"
+                ));
+            }
+        };
+        let domain = r.u8()?;
+        if domain > 1 {
+            return Err(format!(
+                "a timer change has domain {domain}; expected 0 (event time) or 1 (processing time)"
+            ));
+        }
+        let timestamp = r.i64()?;
+        out.timer_ops.push(TimerOp {
+            item,
+            register,
+            domain,
+            timestamp,
+        });
+    }
     if !r.buf.is_empty() {
         return Err(format!("result has {} bytes after its end", r.buf.len()));
     }
@@ -256,6 +328,12 @@ mod tests {
         b.extend(0u32.to_le_bytes());
         b.extend(0u32.to_le_bytes());
         b.push(0);
+        // one timer registered by record 1
+        b.extend(1u32.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        b.push(1);
+        b.push(0);
+        b.extend(60_000i64.to_le_bytes());
         b
     }
 
@@ -268,6 +346,15 @@ mod tests {
         assert_eq!(d.emits[0].headers, vec![("h", "x")]);
         assert_eq!(d.writes[0].value, Some(&[7u8][..]));
         assert_eq!(d.writes[1].value, None);
+        assert_eq!(
+            d.timer_ops,
+            vec![TimerOp {
+                item: 1,
+                register: true,
+                domain: 0,
+                timestamp: 60_000
+            }]
+        );
     }
 
     #[test]
@@ -290,5 +377,14 @@ mod tests {
         huge.extend(0u32.to_le_bytes());
         huge.extend(u32::MAX.to_le_bytes());
         assert!(decode(&huge, 0, 1, |_| true).is_err());
+        // A timer change of an input the batch does not have, or of an unknown domain.
+        let mut bad = frame.clone();
+        let at = bad.len() - 14;
+        bad[at..at + 4].copy_from_slice(&2u32.to_le_bytes());
+        assert!(decode(&bad, 2, 1, |h| h == 0).is_err());
+        let mut bad = frame.clone();
+        let at = bad.len() - 9;
+        bad[at] = 2;
+        assert!(decode(&bad, 2, 1, |h| h == 0).is_err());
     }
 }

@@ -33,11 +33,15 @@ use crate::config::Limits;
 use crate::state::{Descriptor, StateKind};
 
 /// The WIT package version this host implements; components must export
-/// `eddy:operator/operator@0.2.x`.
-pub const WIT_VERSION: &str = "0.2.0";
+/// `eddy:operator/operator@0.3.x`.
+pub const WIT_VERSION: &str = "0.3.0";
 
 /// The export an operator component must have.
-pub const OPERATOR_EXPORT: &str = "eddy:operator/operator@0.2.0";
+pub const OPERATOR_EXPORT: &str = "eddy:operator/operator@0.3.0";
+
+/// The prefix of the names of the states the host keeps for an operator (its timers);
+/// operators may not declare a state with it.
+pub const HOST_STATE_PREFIX: &str = "eddy.";
 
 /// How often the epoch ticks; the unit of `max-call-time`.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -98,8 +102,11 @@ pub struct OperatorInfo {
     pub name: String,
     /// Operator version.
     pub version: String,
-    /// States in handle order.
+    /// States in handle order: the operator's own (as `describe` declared them), then the
+    /// host's for it (its timers, see `state::timers`), which the operator cannot reach.
     pub states: Vec<Descriptor>,
+    /// How many of `states` the operator declared.
+    pub guest_states: usize,
 }
 
 /// The data of one store: WASI (deny-all), limits, and the host side of the imports.
@@ -251,7 +258,7 @@ impl Runtime {
         let exports: Vec<&str> = ty.exports(&self.engine).map(|(n, _)| n).collect();
         if !exports
             .iter()
-            .any(|name| name.starts_with("eddy:operator/operator@0.2."))
+            .any(|name| name.starts_with("eddy:operator/operator@0.3."))
         {
             return Err(invalid(format!(
                 "exports no {OPERATOR_EXPORT_PATTERN} (it exports: {}); build it against wit/ of this eddy (package eddy:operator@{WIT_VERSION})",
@@ -271,6 +278,7 @@ impl Runtime {
                 name: String::new(),
                 version: String::new(),
                 states: Vec::new(),
+                guest_states: 0,
             },
             world,
         };
@@ -284,6 +292,8 @@ impl Runtime {
             .describe()
             .map_err(|e| invalid(format!("failed in `describe`: {e}")))?;
         validate_info(&module.info).map_err(invalid)?;
+        module.info.guest_states = module.info.states.len();
+        module.info.states.push(crate::state::timers::descriptor());
         Ok(module)
     }
 
@@ -361,7 +371,7 @@ impl Runtime {
     }
 }
 
-const OPERATOR_EXPORT_PATTERN: &str = "eddy:operator/operator@0.2.x";
+const OPERATOR_EXPORT_PATTERN: &str = "eddy:operator/operator@0.3.x";
 
 fn describe_world(engine: &Engine, component: &Component) -> Vec<String> {
     let ty = component.component_type();
@@ -385,6 +395,12 @@ fn validate_info(info: &OperatorInfo) -> Result<(), String> {
         if s.name.is_empty() || s.name.len() > 256 {
             return Err(format!(
                 "declares a state named {:?} in `describe`; names must be 1 to 256 bytes",
+                s.name
+            ));
+        }
+        if s.name.starts_with(HOST_STATE_PREFIX) {
+            return Err(format!(
+                "declares state `{}` in `describe`; names starting with `{HOST_STATE_PREFIX}` are kept for the host's own state (timers): rename it",
                 s.name
             ));
         }
@@ -519,9 +535,11 @@ impl<C: OperatorHost> Instance<C> {
             .eddy_operator_operator()
             .call_describe(&mut self.store)
             .map_err(|e| classify(e, self.limits))?;
+        let guest_states = info.states.len();
         Ok(OperatorInfo {
             name: info.name,
             version: info.version,
+            guest_states,
             states: info
                 .states
                 .into_iter()
@@ -556,6 +574,16 @@ impl<C: OperatorHost> Instance<C> {
         self.world
             .eddy_operator_operator()
             .call_process(&mut self.store, batch)
+            .map_err(|e| classify(e, self.limits))?
+            .map_err(|e| CallError::Operator(operator_error_text(&e)))
+    }
+
+    /// Calls `on-timer` with an encoded batch of fired timers; returns the encoded result.
+    pub fn on_timer(&mut self, batch: &[u8]) -> Result<Vec<u8>, CallError> {
+        self.arm();
+        self.world
+            .eddy_operator_operator()
+            .call_on_timer(&mut self.store, batch)
             .map_err(|e| classify(e, self.limits))?
             .map_err(|e| CallError::Operator(operator_error_text(&e)))
     }

@@ -74,13 +74,18 @@ impl OperatorContext {
         }
     }
 
-    /// Runs `f` with key `k` of the batch; maps errors to what the guest sees (bad handle,
-    /// bad key) or to a trap (backend failure: not the guest's fault).
+    /// Runs `f` on state `s` with key `k` of the batch; maps errors to what the guest sees
+    /// (bad handle, bad key) or to a trap (backend failure: not the guest's fault). The
+    /// host's own state (the timers, the last handle) is not the guest's to reach.
     fn with_key<T>(
         &mut self,
+        s: u32,
         k: u32,
         f: impl FnOnce(&mut KeyedState, &[u8]) -> Result<T, KeyedError>,
     ) -> GuestResult<T> {
+        if s as usize + 1 >= self.keyed.states().len() {
+            return Ok(Err(GuestStateError::BadHandle(s)));
+        }
         let Some(key) = self.keys.get(k) else {
             return Ok(Err(GuestStateError::BadKey(k)));
         };
@@ -101,7 +106,7 @@ impl TypesHost for OperatorContext {}
 
 impl StateHost for OperatorContext {
     fn value_get(&mut self, s: u32, k: u32) -> GuestResult<Option<Vec<u8>>> {
-        self.with_key(k, |st, key| {
+        self.with_key(s, k, |st, key| {
             st.value_with(s, key, |v| v.map(<[u8]>::to_vec))
         })
     }
@@ -109,31 +114,31 @@ impl StateHost for OperatorContext {
         if let Some(e) = too_large(value.len()) {
             return Ok(Err(e));
         }
-        self.with_key(k, |st, key| st.value_put(s, key, Some(&value)))
+        self.with_key(s, k, |st, key| st.value_put(s, key, Some(&value)))
     }
     fn value_clear(&mut self, s: u32, k: u32) -> GuestResult<()> {
-        self.with_key(k, |st, key| st.value_put(s, key, None))
+        self.with_key(s, k, |st, key| st.value_put(s, key, None))
     }
     fn map_get(&mut self, s: u32, k: u32, mk: Vec<u8>) -> GuestResult<Option<Vec<u8>>> {
-        self.with_key(k, |st, key| st.map_get(s, key, &mk))
+        self.with_key(s, k, |st, key| st.map_get(s, key, &mk))
     }
     fn map_put(&mut self, s: u32, k: u32, mk: Vec<u8>, value: Vec<u8>) -> GuestResult<()> {
         if let Some(e) = too_large(value.len().max(mk.len())) {
             return Ok(Err(e));
         }
-        self.with_key(k, |st, key| st.map_put(s, key, &mk, Some(&value)))
+        self.with_key(s, k, |st, key| st.map_put(s, key, &mk, Some(&value)))
     }
     fn map_remove(&mut self, s: u32, k: u32, mk: Vec<u8>) -> GuestResult<()> {
-        self.with_key(k, |st, key| st.map_put(s, key, &mk, None))
+        self.with_key(s, k, |st, key| st.map_put(s, key, &mk, None))
     }
     fn map_contains(&mut self, s: u32, k: u32, mk: Vec<u8>) -> GuestResult<bool> {
-        self.with_key(k, |st, key| st.map_contains(s, key, &mk))
+        self.with_key(s, k, |st, key| st.map_contains(s, key, &mk))
     }
     fn map_is_empty(&mut self, s: u32, k: u32) -> GuestResult<bool> {
-        self.with_key(k, |st, key| st.map_is_empty(s, key))
+        self.with_key(s, k, |st, key| st.map_is_empty(s, key))
     }
     fn map_clear(&mut self, s: u32, k: u32) -> GuestResult<()> {
-        self.with_key(k, |st, key| st.map_clear(s, key))
+        self.with_key(s, k, |st, key| st.map_clear(s, key))
     }
     fn map_entries(
         &mut self,
@@ -142,7 +147,7 @@ impl StateHost for OperatorContext {
         cursor: Option<Vec<u8>>,
         max: u32,
     ) -> GuestResult<EntryPage> {
-        self.with_key(k, |st, key| {
+        self.with_key(s, k, |st, key| {
             let (entries, more) =
                 st.map_page(s, key, cursor.as_deref(), max.min(MAX_PAGE) as usize)?;
             let next = if more {
@@ -160,7 +165,7 @@ impl StateHost for OperatorContext {
         cursor: Option<Vec<u8>>,
         max: u32,
     ) -> GuestResult<KeyPage> {
-        self.with_key(k, |st, key| {
+        self.with_key(s, k, |st, key| {
             let (entries, more) =
                 st.map_page(s, key, cursor.as_deref(), max.min(MAX_PAGE) as usize)?;
             let keys: Vec<Vec<u8>> = entries.into_iter().map(|(k, _)| k).collect();
@@ -169,28 +174,28 @@ impl StateHost for OperatorContext {
         })
     }
     fn list_get(&mut self, s: u32, k: u32) -> GuestResult<Vec<Vec<u8>>> {
-        self.with_key(k, |st, key| st.list_get(s, key))
+        self.with_key(s, k, |st, key| st.list_get(s, key))
     }
     fn list_add(&mut self, s: u32, k: u32, value: Vec<u8>) -> GuestResult<()> {
         if let Some(e) = too_large(value.len()) {
             return Ok(Err(e));
         }
-        self.with_key(k, |st, key| st.list_change(s, key, |l| l.push(value)))
+        self.with_key(s, k, |st, key| st.list_change(s, key, |l| l.push(value)))
     }
     fn list_add_all(&mut self, s: u32, k: u32, values: Vec<Vec<u8>>) -> GuestResult<()> {
         if let Some(e) = too_large(values.iter().map(Vec::len).sum()) {
             return Ok(Err(e));
         }
-        self.with_key(k, |st, key| st.list_change(s, key, |l| l.extend(values)))
+        self.with_key(s, k, |st, key| st.list_change(s, key, |l| l.extend(values)))
     }
     fn list_update(&mut self, s: u32, k: u32, values: Vec<Vec<u8>>) -> GuestResult<()> {
         if let Some(e) = too_large(values.iter().map(Vec::len).sum()) {
             return Ok(Err(e));
         }
-        self.with_key(k, |st, key| st.list_change(s, key, |l| *l = values))
+        self.with_key(s, k, |st, key| st.list_change(s, key, |l| *l = values))
     }
     fn list_clear(&mut self, s: u32, k: u32) -> GuestResult<()> {
-        self.with_key(k, |st, key| st.list_change(s, key, Vec::clear))
+        self.with_key(s, k, |st, key| st.list_change(s, key, Vec::clear))
     }
 }
 

@@ -12,9 +12,11 @@
 //!   `job::worker`).
 //!
 //! Map state caches only changed entries (an overlay over RocksDB, `None` = removed) plus a
-//! `cleared` flag; unchanged map entries are read from RocksDB. List state is cached whole.
+//! `cleared` flag; unchanged map entries are read from RocksDB. A drain writes only the
+//! entries changed since the slot's last drain, so a map with many entries and a few
+//! changes per checkpoint costs a few writes. List state is cached whole.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -47,6 +49,10 @@ struct MapSlot {
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// RocksDB's entries for this key are gone (the overlay is the whole map).
     cleared: bool,
+    /// The clear is not drained yet (the next drain deletes the stored entries first).
+    clear_pending: bool,
+    /// Map keys changed since the slot's last drain.
+    changed: BTreeSet<Vec<u8>>,
     /// The epoch in which the entry last changed (0: clean).
     dirty: u64,
 }
@@ -72,6 +78,8 @@ enum Undo {
         map_key: Vec<u8>,
         prev: Option<Option<Vec<u8>>>,
         prev_dirty: u64,
+        /// Whether the entry was among the slot's changes before.
+        was_changed: bool,
     },
     MapSlot {
         handle: u32,
@@ -134,20 +142,22 @@ impl Drain<'_> {
         });
     }
 
-    fn map(&mut self, id: StateId, key: &[u8], slot: &MapSlot) {
+    /// The slot's changes since its last drain; the slot then has none.
+    fn map(&mut self, id: StateId, key: &[u8], slot: &mut MapSlot) {
         let kg = keys::key_group(key, self.max_key_groups);
         keys::map_prefix(&mut self.k, kg, id, key);
-        if slot.cleared
+        if std::mem::take(&mut slot.clear_pending)
             && let Some(end) = keys::prefix_end(&self.k)
         {
             self.out.push(WriteOp::DeleteRange(self.k.clone(), end));
         }
-        for (mk, v) in &slot.overlay {
+        for mk in std::mem::take(&mut slot.changed) {
             let mut full = self.k.clone();
-            full.extend_from_slice(mk);
-            self.out.push(match v {
-                Some(v) => WriteOp::Put(full, v.clone()),
-                None => WriteOp::Delete(full),
+            full.extend_from_slice(&mk);
+            self.out.push(match slot.overlay.get(&mk) {
+                Some(Some(v)) => WriteOp::Put(full, v.clone()),
+                // Removed (or gone with a clear since: the range delete covers it).
+                _ => WriteOp::Delete(full),
             });
         }
     }
@@ -394,8 +404,12 @@ impl KeyedState {
                     map_key,
                     prev,
                     prev_dirty,
+                    was_changed,
                 } => {
                     if let Some(slot) = self.maps[handle as usize].get_mut(&key) {
+                        if !was_changed {
+                            slot.changed.remove(&map_key);
+                        }
                         match prev {
                             Some(p) => {
                                 slot.overlay.insert(map_key, p);
@@ -574,6 +588,7 @@ impl KeyedState {
         let mut dirty_keys = std::mem::take(&mut self.dirty_keys);
         let slot = self.map_slot(handle, key);
         let prev_dirty = slot.dirty;
+        let was_changed = !slot.changed.insert(map_key.to_vec());
         let prev = slot
             .overlay
             .insert(map_key.to_vec(), value.map(<[u8]>::to_vec));
@@ -586,6 +601,7 @@ impl KeyedState {
                 map_key: map_key.to_vec(),
                 prev,
                 prev_dirty,
+                was_changed,
             });
         }
         self.bytes += added;
@@ -619,6 +635,8 @@ impl KeyedState {
         let mut slot = MapSlot {
             overlay: BTreeMap::new(),
             cleared: true,
+            clear_pending: true,
+            changed: BTreeSet::new(),
             dirty: 0,
         };
         Self::mark(
@@ -1343,6 +1361,48 @@ mod tests {
         s.evict_clean();
         assert_eq!(s.cached_bytes(), 0);
         assert_eq!(get(&mut s, b"k").unwrap(), b"1");
+    }
+
+    #[test]
+    fn a_map_drain_writes_only_the_entries_changed_since_the_last_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        for i in 0..100u8 {
+            s.map_put(1, b"k", &[i], Some(b"x")).unwrap();
+        }
+        let mut ops = Vec::new();
+        s.drain_dirty(&mut ops);
+        assert_eq!(ops.len(), 100);
+        s.db().commit(ops, &[]).unwrap();
+        // One change (undone changes do not count), one removal: two writes.
+        s.map_put(1, b"k", &[7], Some(b"y")).unwrap();
+        s.begin();
+        s.map_put(1, b"k", &[8], Some(b"undone")).unwrap();
+        s.rollback();
+        s.map_put(1, b"k", &[9], None).unwrap();
+        let mut ops = Vec::new();
+        s.drain_dirty(&mut ops);
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        s.db().commit(ops, &[]).unwrap();
+        // A clear deletes the stored entries once, then only changes follow.
+        s.map_clear(1, b"k").unwrap();
+        s.map_put(1, b"k", &[1], Some(b"z")).unwrap();
+        let mut ops = Vec::new();
+        s.drain_dirty(&mut ops);
+        assert!(matches!(ops[0], WriteOp::DeleteRange(..)) && ops.len() == 2);
+        s.db().commit(ops, &[]).unwrap();
+        s.map_put(1, b"k", &[2], Some(b"w")).unwrap();
+        let mut ops = Vec::new();
+        s.drain_dirty(&mut ops);
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        s.db().commit(ops, &[]).unwrap();
+        drop(s);
+        let mut fresh = open(dir.path());
+        let (page, _) = fresh.map_page(1, b"k", None, 10).unwrap();
+        assert_eq!(
+            page,
+            vec![(vec![1], b"z".to_vec()), (vec![2], b"w".to_vec())]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod host;
 pub mod keyed;
 pub mod keys;
+pub mod timers;
 
 use std::path::{Path, PathBuf};
 

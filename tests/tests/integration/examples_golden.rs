@@ -1,5 +1,6 @@
 //! Guards the examples: each example's job, run on its own input, writes exactly its
-//! `expected-output.jsonl` (byte for byte, in order), and nothing goes to the dead-letter
+//! `expected-output.jsonl` (byte for byte, in order), exactly its `expected-late.jsonl` to
+//! the late-data output (none when there is no such file), and nothing to the dead-letter
 //! output.
 
 use std::sync::Arc;
@@ -17,6 +18,8 @@ fn check_example(name: &str) {
     let dead = tmp.path().join("dead-letter.jsonl");
     cfg.sink = SinkConfig::File { path: out.clone() };
     cfg.dead_letter = SinkConfig::File { path: dead.clone() };
+    let late = tmp.path().join("late.jsonl");
+    cfg.event_time.late_data = SinkConfig::File { path: late.clone() };
     cfg.state.dir = tmp.path().join("state");
     let runtime = Arc::new(Runtime::new(None).unwrap());
     let report = Job::open(cfg, runtime)
@@ -34,6 +37,14 @@ fn check_example(name: &str) {
     assert!(
         !dead.exists() || std::fs::read_to_string(&dead).unwrap().is_empty(),
         "{name}: dead letters"
+    );
+    let expected_late =
+        std::fs::read_to_string(dir.join("expected-late.jsonl")).unwrap_or_default();
+    let got_late = std::fs::read_to_string(&late).unwrap_or_default();
+    assert_eq!(
+        got_late.trim_end(),
+        expected_late.trim_end(),
+        "{name}: late-data output differs from expected-late.jsonl"
     );
 }
 
@@ -55,4 +66,19 @@ fn dedup_example() {
 #[test]
 fn top_n_example() {
     check_example("top-n");
+}
+
+#[test]
+fn fraud_detection_example() {
+    check_example("fraud-detection");
+}
+
+#[test]
+fn sessionize_example() {
+    check_example("sessionize");
+}
+
+#[test]
+fn windowed_top_n_example() {
+    check_example("windowed-top-n");
 }

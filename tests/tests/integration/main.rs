@@ -7,6 +7,7 @@ mod admin_api;
 mod checkpoint_fallback;
 mod cli_modules;
 mod crash_recovery;
+mod event_time;
 mod examples_golden;
 mod fault_isolation;
 mod hot_swap;
