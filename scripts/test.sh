@@ -11,6 +11,8 @@ scripts/build-operators.sh
 # One profile and one package set for every cargo call, so RocksDB is built once.
 cargo build --release --workspace --all-targets
 cargo test --release --workspace
-cargo test --release --target-dir target/guest --manifest-path guest-sdk/rust/Cargo.toml
-cargo test --release --target-dir target/guest --manifest-path examples/Cargo.toml
-cargo test --release --target-dir target/guest --manifest-path tests/operators/Cargo.toml
+# The guests' native tests in the test profile: the release profile's LTO (for small
+# components) would make each test binary a slow link.
+cargo test --target-dir target/guest --manifest-path guest-sdk/rust/Cargo.toml
+cargo test --target-dir target/guest --manifest-path examples/Cargo.toml
+cargo test --target-dir target/guest --manifest-path tests/operators/Cargo.toml
