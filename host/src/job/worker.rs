@@ -1103,6 +1103,9 @@ impl Worker {
             let i = op.item as usize;
             let key = items.key(i);
             let result = if op.register {
+                if self.timers.contains(key, op.domain, op.timestamp) {
+                    continue;
+                }
                 let (stream, position) = origin_of(i);
                 let origin = match items {
                     Items::Records(_) => timers::encode_origin(&stream, position),

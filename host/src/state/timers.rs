@@ -202,6 +202,18 @@ impl Timers {
         Ok(())
     }
 
+    /// Whether `key` has this timer.
+    pub fn contains(&self, key: &[u8], domain: u8, timestamp: i64) -> bool {
+        if domain == EVENT_TIME {
+            // No allocation: operators (windows) register their timers again and again.
+            self.by_key
+                .get(key)
+                .is_some_and(|set| set.contains(&timestamp))
+        } else {
+            self.index.contains(&(domain, timestamp, key.into()))
+        }
+    }
+
     /// Deletes `key`'s timer, if there is one.
     pub fn delete(
         &mut self,
