@@ -1110,7 +1110,12 @@ impl Coordinator {
         self.stats.watermark.store(wm, Ordering::Relaxed);
         if let Ok(mut m) = self.stats.source_watermarks.lock() {
             for (s, v) in self.streams.iter().zip(self.wm.sources()) {
-                m.insert(s.to_string(), v);
+                match m.get_mut(&**s) {
+                    Some(shown) => *shown = v,
+                    None => {
+                        m.insert(s.to_string(), v);
+                    }
+                }
             }
         }
         Ok(())
@@ -1212,6 +1217,13 @@ impl Coordinator {
     fn note(&mut self, m: FromWorker) -> Result<(), JobError> {
         match m {
             FromWorker::WantCheckpoint => self.want_checkpoint = true,
+            FromWorker::Misbehaved { worker, error } if self.probation.is_none() => {
+                // Cannot happen (a worker does nothing between the end of probation and
+                // the coordinator's answer); said loudly rather than dropped if it does.
+                return Err(JobError::Worker(format!(
+                    "worker {worker} failed after the swap's probation ended: {error}"
+                )));
+            }
             FromWorker::Misbehaved { worker, error } => {
                 if self.misbehaved.is_none() {
                     self.misbehaved =
