@@ -103,7 +103,8 @@ pub struct RawEventTime {
 #[serde(rename_all = "kebab-case")]
 pub enum EndOfInput {
     /// The input is complete: the watermark goes to the end of time and every event-time
-    /// timer fires (as Flink does at the end of a bounded input).
+    /// timer registered by then fires (as Flink does at the end of a bounded input; timers
+    /// registered while they fire, past the last of them, stay).
     #[default]
     FireTimers,
     /// More input may come (a file that grows, a stream read up to its end): the timers
