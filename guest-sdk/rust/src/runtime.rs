@@ -17,6 +17,12 @@ const MIN_RECORD_SIZE: usize = 4 + 8 + 8 + 4 + 4;
 /// An encoded fired timer: key index, timestamp, domain, watermark.
 const TIMER_SIZE: usize = 4 + 8 + 1 + 8;
 
+/// One input of a batch, as the operator gets it.
+enum Item<'a> {
+    Record(Record<'a>),
+    Timer(crate::Timer),
+}
+
 /// What a batch carries: records for `process`, fired timers for `on-timer`.
 #[derive(Debug, Clone, Copy)]
 enum Items {
@@ -151,60 +157,53 @@ impl<Op: Operator> Runtime<Op> {
         for index in 0..n_items {
             let count_at = out.len();
             put_u32(&mut out, 0);
-            let n_emits = match items {
+            // Read the item, then call the operator with the one context both kinds use.
+            let (item, key_index, timestamp, watermark) = match items {
                 Items::Records => {
                     let raw = read_record(&mut reader, self.batch.n_keys())?;
                     let key = self.batch.key(input, raw.key_index);
                     let record = Record::new(key, raw);
-                    let at = Position {
-                        key_index: raw.key_index,
-                        key,
-                        timestamp: raw.timestamp,
-                        item: index,
-                        watermark: raw.watermark,
-                    };
-                    let mut ctx = Context::new(
-                        input,
-                        &mut self.batch,
-                        &mut *host,
-                        &mut out,
-                        &self.states,
-                        at,
-                    );
-                    operator
-                        .process(&mut ctx, &record)
-                        .and_then(|()| ctx.finish())
-                        .map_err(|error| error.context(format_args!("record {index}")))?
+                    (
+                        Item::Record(record),
+                        raw.key_index,
+                        raw.timestamp,
+                        raw.watermark,
+                    )
                 }
                 Items::Timers => {
                     let raw = read_timer(&mut reader, self.batch.n_keys())?;
-                    let key = self.batch.key(input, raw.key_index);
-                    let at = Position {
-                        key_index: raw.key_index,
-                        key,
-                        timestamp: raw.timer.timestamp,
-                        item: index,
-                        watermark: raw.watermark,
-                    };
-                    let mut ctx = Context::new(
-                        input,
-                        &mut self.batch,
-                        &mut *host,
-                        &mut out,
-                        &self.states,
-                        at,
-                    );
-                    operator
-                        .on_timer(&mut ctx, &raw.timer)
-                        .and_then(|()| ctx.finish())
-                        .map_err(|error| {
-                            error.context(format_args!(
-                                "timer {index} ({:?} {})",
-                                raw.timer.domain, raw.timer.timestamp
-                            ))
-                        })?
+                    let t = raw.timer;
+                    (Item::Timer(t), raw.key_index, t.timestamp, raw.watermark)
                 }
             };
+            let at = Position {
+                key_index,
+                key: self.batch.key(input, key_index),
+                timestamp,
+                item: index,
+                watermark,
+            };
+            let mut ctx = Context::new(
+                input,
+                &mut self.batch,
+                &mut *host,
+                &mut out,
+                &self.states,
+                at,
+            );
+            let called = match &item {
+                Item::Record(record) => operator.process(&mut ctx, record),
+                Item::Timer(timer) => operator.on_timer(&mut ctx, timer),
+            };
+            let n_emits = called
+                .and_then(|()| ctx.finish())
+                .map_err(|error| match item {
+                    Item::Timer(t) => error.context(format_args!(
+                        "timer {index} ({:?} {})",
+                        t.domain, t.timestamp
+                    )),
+                    Item::Record(_) => error.context(format_args!("record {index}")),
+                })?;
             patch_u32(&mut out, count_at, n_emits);
         }
         if reader.remaining() != 0 {

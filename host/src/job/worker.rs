@@ -841,11 +841,7 @@ impl Worker {
         for i in 0..items.len() {
             let one = match items {
                 Items::Records(r) => {
-                    if self
-                        .timers
-                        .due(timers::EVENT_TIME, r[i].watermark)
-                        .is_some()
-                    {
+                    if self.timers.key_due(&r[i].key, r[i].watermark) {
                         self.fire(timers::EVENT_TIME, r[i].watermark, tx)?;
                     }
                     Items::Records(&r[i..=i])
@@ -892,12 +888,13 @@ impl Worker {
                 );
                 tracing::warn!(operator = %self.uid, timer = %what, error,
                     "timer sent to the dead-letter output");
+                let uid = self.uid.clone();
                 let headers = [
                     ("eddy-error", error),
-                    ("eddy-operator", &*self.uid),
+                    ("eddy-operator", &*uid),
                     ("eddy-timer", what.as_str()),
                 ];
-                let out = OutputRecord {
+                self.write_dead_letter(OutputRecord {
                     key: &f.key,
                     value: &[],
                     headers: &headers,
@@ -906,13 +903,7 @@ impl Worker {
                         position,
                         index: 0,
                     },
-                };
-                match self.probation.as_mut() {
-                    Some(p) => p.held.push((true, HeldOutput::new(&out))),
-                    None => self.dead_letter.write(&[out])?,
-                }
-                self.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                })
             }
         }
     }
@@ -944,13 +935,14 @@ impl Worker {
         tracing::warn!(operator = %self.uid, stream = %stream, position = r.position, error,
             "record sent to the dead-letter output");
         let position = r.position.to_string();
+        let uid = self.uid.clone();
         let headers = [
             ("eddy-error", error),
-            ("eddy-operator", &*self.uid),
+            ("eddy-operator", &*uid),
             ("eddy-stream", &*stream),
             ("eddy-position", position.as_str()),
         ];
-        let out = OutputRecord {
+        self.write_dead_letter(OutputRecord {
             key: &r.key,
             value: &r.value,
             headers: &headers,
@@ -959,7 +951,11 @@ impl Worker {
                 position: r.position,
                 index: 0,
             },
-        };
+        })
+    }
+
+    /// Writes a dead letter (held back while a swapped-in module is on probation).
+    fn write_dead_letter(&mut self, out: OutputRecord<'_>) -> Result<(), JobError> {
         match self.probation.as_mut() {
             Some(p) => p.held.push((true, HeldOutput::new(&out))),
             None => self.dead_letter.write(&[out])?,

@@ -229,11 +229,6 @@ impl Timers {
         Ok(())
     }
 
-    /// The earliest timer of `domain`, if its timestamp is at or below `upto`.
-    pub fn due(&self, domain: u8, upto: i64) -> Option<i64> {
-        self.earliest(domain).filter(|ts| *ts <= upto)
-    }
-
     /// Whether `key` has an event-time timer at or below `watermark`.
     pub fn key_due(&self, key: &[u8], watermark: i64) -> bool {
         !self.by_key.is_empty()
