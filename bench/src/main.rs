@@ -354,6 +354,7 @@ fn native(dir: &Path, records: u64, keys: u64) -> Result<(f64, u64, u64)> {
                     operator_uid: "word-count".into(),
                     module_sha256: "native".into(),
                     states: vec![count_descriptor()],
+                    operator_states: Vec::new(),
                     positions: [("generator".to_string(), position)].into(),
                     created_at_ms: checkpoint::now_ms(),
                     modules: Vec::new(),
@@ -471,7 +472,7 @@ fn count_descriptor() -> Descriptor {
         name: "count".into(),
         kind: StateKind::Value,
         schema_version: 1,
-        ttl_ms: None,
+        ttl: None,
         codec: None,
     }
 }
@@ -513,6 +514,7 @@ fn savepoint_bench(args: &Args) -> Result<()> {
             uid: "word-count",
             module_sha256: "native",
             states: &states,
+            operator_states: &[],
             max_key_groups: defaults::MAX_KEY_GROUPS,
             allow_non_restored: false,
         };

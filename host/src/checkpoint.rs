@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::state::{Descriptor, StateDb, StateError, WriteOp};
+use crate::state::{Descriptor, OperatorStateDescriptor, StateDb, StateError, WriteOp};
 
 /// Version of the checkpoint record's format.
 pub const CHECKPOINT_FORMAT: u32 = 1;
@@ -70,6 +70,9 @@ pub struct CheckpointRecord {
     pub module_sha256: String,
     /// The module's state descriptors.
     pub states: Vec<Descriptor>,
+    /// The module's operator (non-keyed) state descriptors. Absent when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator_states: Vec<OperatorStateDescriptor>,
     /// Position of the last record whose effects the state holds, per source.
     pub positions: BTreeMap<String, u64>,
     /// Wall-clock time of the commit, ms since the epoch.
@@ -298,6 +301,7 @@ mod tests {
             operator_uid: "op".into(),
             module_sha256: "ab".into(),
             states: Vec::new(),
+            operator_states: Vec::new(),
             positions: [("s".to_string(), 42)].into(),
             created_at_ms: 1,
             modules: Vec::new(),

@@ -239,6 +239,10 @@ pub struct RawState {
     /// Keep a copy of every n-th checkpoint.
     #[serde(default)]
     pub retain_every: Option<u32>,
+    /// How often expired values of states with a TTL are removed from disk (a
+    /// compaction after a checkpoint), e.g. "10m".
+    #[serde(default, with = "humantime_serde")]
+    pub ttl_cleanup_interval: Option<Duration>,
 }
 
 /// Reads `[source]` (one table) or `[[source]]` (an array of tables).
@@ -527,6 +531,8 @@ pub struct StateConfig {
     pub retained_checkpoints: u32,
     /// Keep a copy of every n-th checkpoint.
     pub retain_every: u32,
+    /// Least time between two cleanups of expired state.
+    pub ttl_cleanup_interval: Duration,
 }
 
 impl StateConfig {
@@ -586,6 +592,8 @@ pub mod defaults {
     pub const RETAINED_CHECKPOINTS: u32 = 2;
     /// Keep a copy of every n-th checkpoint.
     pub const RETAIN_EVERY: u32 = 10;
+    /// `[state] ttl-cleanup-interval`.
+    pub const TTL_CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
     /// Duplicate window of output streams eddy creates.
     pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 }
@@ -817,6 +825,10 @@ impl JobConfig {
                     .retain_every
                     .unwrap_or(defaults::RETAIN_EVERY)
                     .max(1),
+                ttl_cleanup_interval: raw
+                    .state
+                    .ttl_cleanup_interval
+                    .unwrap_or(defaults::TTL_CLEANUP_INTERVAL),
             },
         })
     }

@@ -591,16 +591,20 @@ fn savepoint_bootstrap(
             let coded = |field: &serde_json::Value, what: &str| {
                 dump_to_bytes(d, field).map_err(|e| anyhow::anyhow!("{}: `{what}`: {e}", at()))
             };
+            // Values and list items of a state with a TTL start their life now.
+            let value_of = |field: &serde_json::Value, what: &str| {
+                coded(field, what).map(|b| eddy_host::savepoint::stamped(d, b))
+            };
             let value = if d.kind == StateKind::List {
                 let items = field("items")?
                     .as_array()
                     .ok_or_else(|| anyhow::anyhow!("{}: list state needs `items`", at()))?
                     .iter()
-                    .map(|i| coded(i, "items"))
+                    .map(|i| value_of(i, "items"))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 eddy_host::state::keys::encode_list(&items)
             } else {
-                coded(field("value")?, "value")?
+                value_of(field("value")?, "value")?
             };
             entries.push(Entry {
                 key: json_to_bytes(field("key")?).ok_or_else(|| {
@@ -714,6 +718,16 @@ fn savepoint_dump(
             ))
         })
     };
+    // Values and list items without the TTL stamp of a state with a TTL.
+    let value = |b: &[u8], key: &[u8]| {
+        let user = eddy_host::savepoint::unstamped(d, b).map_err(|why| {
+            eddy_host::savepoint::SavepointError::Refused(format!(
+                "key {}: {why}",
+                String::from_utf8_lossy(key)
+            ))
+        })?;
+        coded(user, key)
+    };
     // With a key, only the file of its key group.
     let group = key.map(|k| {
         u32::from(eddy_host::state::keys::key_group(
@@ -751,10 +765,10 @@ fn savepoint_dump(
                     })?;
                     line["items"] = items
                         .iter()
-                        .map(|i| coded(i, &e.key))
+                        .map(|i| value(i, &e.key))
                         .collect::<Result<_, _>>()?;
                 } else {
-                    line["value"] = coded(&e.value, &e.key)?;
+                    line["value"] = value(&e.value, &e.key)?;
                 }
                 writeln!(out, "{line}").map_err(|source| eddy_host::savepoint::SavepointError::Io {
                     path: "stdout".into(),
@@ -796,8 +810,14 @@ fn inspect_module(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
             ""
         };
         let ttl = s
-            .ttl_ms
-            .map(|t| format!(", ttl {t} ms"))
+            .ttl
+            .map(|t| {
+                let update = match t.update {
+                    eddy_host::state::TtlUpdate::OnCreateAndWrite => "on create and write",
+                    eddy_host::state::TtlUpdate::OnReadAndWrite => "on read and write",
+                };
+                format!(", ttl {} ms renewed {update}", t.ttl_ms)
+            })
             .unwrap_or_default();
         let codec = s
             .codec
@@ -808,6 +828,24 @@ fn inspect_module(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
             "  [{h}] {} ({} state, schema v{}{codec}{ttl}{host})",
             s.name, s.kind, s.schema_version
         );
+    }
+    if !m.info.operator_states.is_empty() {
+        println!("operator states {}", m.info.operator_states.len());
+        for (h, s) in m.info.operator_states.iter().enumerate() {
+            let how = match s.redistribution {
+                eddy_host::state::Redistribution::EvenSplit => "even-split",
+                eddy_host::state::Redistribution::Union => "union",
+            };
+            let codec = s
+                .codec
+                .as_deref()
+                .map(|c| format!(", codec {c}"))
+                .unwrap_or_default();
+            println!(
+                "  [{h}] {} (list, {how}, schema v{}{codec})",
+                s.name, s.schema_version
+            );
+        }
     }
     println!("world");
     for w in &m.world {

@@ -18,7 +18,10 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{self, CheckpointError, CheckpointRecord, ModuleRecord};
 use crate::state::keys::{self, StateId};
-use crate::state::{Descriptor, StateDb, StateError, StateKind, WriteOp};
+use crate::state::{
+    Descriptor, OperatorStateDescriptor, StateDb, StateError, StateKind, WriteOp, stamp,
+    wall_clock_ms,
+};
 
 /// Version of the savepoint format this eddy writes and reads.
 pub const SAVEPOINT_FORMAT: u32 = 1;
@@ -105,6 +108,20 @@ pub struct OperatorEntry {
     pub module_version: String,
     /// Its states.
     pub states: Vec<StateEntry>,
+    /// Its operator (non-keyed) states. Absent when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator_states: Vec<OperatorStateEntry>,
+}
+
+/// One operator state of an operator in a savepoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct OperatorStateEntry {
+    /// The descriptor the module declared.
+    pub descriptor: OperatorStateDescriptor,
+    /// Its data file: one entry per worker that wrote a list, the key being the worker's
+    /// index (`u32` big-endian) and the value its list; `key-groups` holds `[0, workers]`.
+    pub file: FileEntry,
 }
 
 /// One state of an operator in a savepoint.
@@ -182,6 +199,26 @@ pub fn bytes_to_dump(d: &Descriptor, b: &[u8]) -> Result<serde_json::Value, Stri
         })
     } else {
         Ok(crate::io::bytes_to_json(b))
+    }
+}
+
+/// The operator's bytes of a saved value (map value, list item) of state `d`: without
+/// the TTL stamp a state with a TTL stores before them.
+pub fn unstamped<'a>(d: &Descriptor, raw: &'a [u8]) -> Result<&'a [u8], String> {
+    match d.ttl {
+        None => Ok(raw),
+        Some(_) => stamp::split(raw)
+            .map(|(_, user)| user)
+            .ok_or_else(|| format!("a value of state `{}` lacks its TTL stamp", d.name)),
+    }
+}
+
+/// The saved bytes of a value (map value, list item) of state `d` written now: stamped
+/// with the current time when the state has a TTL.
+pub fn stamped(d: &Descriptor, user: Vec<u8>) -> Vec<u8> {
+    match d.ttl {
+        None => user,
+        Some(_) => stamp::put(wall_clock_ms(), &user),
     }
 }
 
@@ -332,6 +369,8 @@ pub fn write(db: &StateDb, dir: &Path) -> Result<(Manifest, Summary), SavepointE
         }
     }
     let mut files: Vec<Vec<FileEntry>> = vec![Vec::new(); record.states.len()];
+    // Expired values of states with a TTL are not saved (a restore would drop them).
+    let now = wall_clock_ms();
     for table in [keys::TABLE_VALUE, keys::TABLE_MAP, keys::TABLE_LIST] {
         let mut open: HashMap<usize, FileWriter> = HashMap::new();
         let mut range = u32::MAX;
@@ -345,6 +384,33 @@ pub fn write(db: &StateDb, dir: &Path) -> Result<(Manifest, Summary), SavepointE
                     })?;
                 let Some(&state) = by_id.get(&id) else {
                     return Ok(());
+                };
+                let live_list;
+                let v = match record.states[state].ttl {
+                    None => v,
+                    Some(ttl) => {
+                        let alive = |raw: &[u8]| {
+                            stamp::split(raw).is_some_and(|(at, _)| !ttl.expired(at, now))
+                        };
+                        if table == keys::TABLE_LIST {
+                            let items =
+                                keys::decode_list(v).ok_or_else(|| SavepointError::Corrupt {
+                                    path: db.dir().to_path_buf(),
+                                    why: "a list does not decode".into(),
+                                })?;
+                            let items: Vec<Vec<u8>> =
+                                items.into_iter().filter(|i| alive(i)).collect();
+                            if items.is_empty() {
+                                return Ok(());
+                            }
+                            live_list = keys::encode_list(&items);
+                            &live_list[..]
+                        } else if alive(v) {
+                            v
+                        } else {
+                            return Ok(());
+                        }
+                    }
                 };
                 let r = u32::from(kg) / GROUPS_PER_FILE;
                 if r != range {
@@ -404,6 +470,25 @@ pub fn write(db: &StateDb, dir: &Path) -> Result<(Manifest, Summary), SavepointE
             }
         })
         .collect();
+    let mut operator_states = Vec::with_capacity(record.operator_states.len());
+    for (j, d) in record.operator_states.iter().enumerate() {
+        let rows = match db.lookup_operator_state(uid, &d.name)? {
+            Some(id) => db.operator_lists(id)?,
+            None => Vec::new(),
+        };
+        let mut w = FileWriter::create(dir, format!("op0/o{j}.bin"), [0, rows.len() as u32])?;
+        for (worker, items) in rows.iter().enumerate() {
+            w.entry(
+                &(worker as u32).to_be_bytes(),
+                None,
+                &keys::encode_list(items),
+            )?;
+        }
+        operator_states.push(OperatorStateEntry {
+            descriptor: d.clone(),
+            file: w.finish()?,
+        });
+    }
     seal(
         dir,
         Manifest {
@@ -420,6 +505,7 @@ pub fn write(db: &StateDb, dir: &Path) -> Result<(Manifest, Summary), SavepointE
                 module_sha256: record.module_sha256.clone(),
                 module_version: version,
                 states,
+                operator_states,
             }],
         },
     )
@@ -507,6 +593,7 @@ pub fn bootstrap(
                 module_sha256: target.module_sha256.to_string(),
                 module_version: target.module_version.to_string(),
                 states: entries_out,
+                operator_states: Vec::new(),
             }],
         },
     )
@@ -520,6 +607,10 @@ fn seal(dir: &Path, manifest: Manifest) -> Result<(Manifest, Summary), Savepoint
     for s in manifest.operators.iter().flat_map(|o| &o.states) {
         summary.entries += s.entries();
         summary.bytes += s.bytes();
+    }
+    for s in manifest.operators.iter().flat_map(|o| &o.operator_states) {
+        summary.entries += s.file.entries;
+        summary.bytes += s.file.bytes;
     }
     Ok((manifest, summary))
 }
@@ -680,6 +771,8 @@ pub struct RestoreTarget<'a> {
     pub module_sha256: &'a str,
     /// Its states.
     pub states: &'a [Descriptor],
+    /// Its operator (non-keyed) states.
+    pub operator_states: &'a [OperatorStateDescriptor],
     /// The job's key-group count.
     pub max_key_groups: u32,
     /// Whether states no operator claims may be left behind.
@@ -711,6 +804,7 @@ pub fn restore(
     }
     // Match states by operator uid and state name.
     let mut plan: Vec<(&StateEntry, usize)> = Vec::new();
+    let mut op_plan: Vec<(&OperatorStateEntry, usize)> = Vec::new();
     let mut unclaimed: Vec<String> = Vec::new();
     for op in &m.operators {
         for s in &op.states {
@@ -738,6 +832,19 @@ pub fn restore(
                 None => unclaimed.push(format!("`{}` of operator `{}`", s.descriptor.name, op.uid)),
             }
         }
+        for s in &op.operator_states {
+            let claim = target
+                .operator_states
+                .iter()
+                .position(|d| op.uid == target.uid && d.name == s.descriptor.name);
+            match claim {
+                Some(h) => op_plan.push((s, h)),
+                None => unclaimed.push(format!(
+                    "operator state `{}` of operator `{}`",
+                    s.descriptor.name, op.uid
+                )),
+            }
+        }
     }
     if !unclaimed.is_empty() && !target.allow_non_restored {
         return Err(SavepointError::Refused(format!(
@@ -749,7 +856,11 @@ pub fn restore(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
-    let result = load(dir, &tmp, &m, target, &plan, migrate);
+    let plan = Plan {
+        keyed: &plan,
+        operator: &op_plan,
+    };
+    let result = load(dir, &tmp, &m, target, plan, migrate);
     let (record, summary) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -765,16 +876,26 @@ pub fn restore(
     Ok((record, summary))
 }
 
+/// What a restore loads: each saved state with the handle of the state that claims it.
+struct Plan<'a> {
+    keyed: &'a [(&'a StateEntry, usize)],
+    operator: &'a [(&'a OperatorStateEntry, usize)],
+}
+
 fn load(
     dir: &Path,
     tmp: &Path,
     m: &Manifest,
     target: &RestoreTarget<'_>,
-    plan: &[(&StateEntry, usize)],
+    Plan {
+        keyed: plan,
+        operator: op_plan,
+    }: Plan<'_>,
     migrate: Migrate<'_>,
 ) -> Result<(CheckpointRecord, Summary), SavepointError> {
     let db = StateDb::open(tmp, target.max_key_groups)?;
     let registered = db.register(target.uid, target.states)?;
+    let now = wall_clock_ms();
     let mut summary = Summary::default();
     let mut ops: Vec<WriteOp> = Vec::with_capacity(RESTORE_BATCH);
     let mut k = Vec::new();
@@ -784,6 +905,9 @@ fn load(
         let from = saved.descriptor.schema_version;
         let migrating = from != d.schema_version;
         let map = d.kind == StateKind::Map;
+        // Values move as they are unless they migrate or their TTL stamp comes or goes.
+        let saved_ttl = saved.descriptor.ttl.is_some();
+        let as_is = !migrating && !saved_ttl && d.ttl.is_none();
         for file in &saved.files {
             let path = dir.join(&file.path);
             read_file(dir, file, map, |e| {
@@ -805,21 +929,50 @@ fn load(
                         ))
                     })
                 };
-                let value = match (d.kind, migrating) {
-                    (_, false) => e.value,
-                    (StateKind::List, true) => {
+                // One stored value as the module will store it: without the stamp, through
+                // `migrate`, stamped again (with its own time, or now when it had none);
+                // None when it has expired.
+                let mut convert = |raw: &[u8]| -> Result<Option<Vec<u8>>, SavepointError> {
+                    let (at, user) = if saved_ttl {
+                        let (at, user) =
+                            stamp::split(raw).ok_or_else(|| SavepointError::Corrupt {
+                                path: path.clone(),
+                                why: format!("a value of state `{}` lacks its TTL stamp", d.name),
+                            })?;
+                        (Some(at), user)
+                    } else {
+                        (None, raw)
+                    };
+                    let user = if migrating { mig(user)? } else { user.to_vec() };
+                    Ok(match d.ttl {
+                        None => Some(user),
+                        Some(ttl) => {
+                            let at = at.unwrap_or(now);
+                            (!ttl.expired(at, now)).then(|| stamp::put(at, &user))
+                        }
+                    })
+                };
+                let value = match d.kind {
+                    _ if as_is => e.value,
+                    StateKind::List => {
                         let items =
                             keys::decode_list(&e.value).ok_or_else(|| SavepointError::Corrupt {
                                 path: path.clone(),
                                 why: "holds a list that does not decode".into(),
                             })?;
-                        let items = items
-                            .iter()
-                            .map(|i| mig(i))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        keys::encode_list(&items)
+                        let mut out = Vec::with_capacity(items.len());
+                        for i in &items {
+                            out.extend(convert(i)?);
+                        }
+                        if out.is_empty() {
+                            return Ok(());
+                        }
+                        keys::encode_list(&out)
                     }
-                    (_, true) => mig(&e.value)?,
+                    _ => match convert(&e.value)? {
+                        Some(v) => v,
+                        None => return Ok(()),
+                    },
                 };
                 match d.kind {
                     StateKind::Value => keys::value_key(&mut k, kg, id, &e.key),
@@ -840,6 +993,45 @@ fn load(
             summary.bytes += file.bytes;
         }
     }
+    let operator_ids = db.register_operator_states(target.uid, target.operator_states)?;
+    for &(saved, handle) in op_plan {
+        let d = &target.operator_states[handle];
+        let (id, _) = operator_ids[handle];
+        let from = saved.descriptor.schema_version;
+        let as_list = d.as_list();
+        let path = dir.join(&saved.file.path);
+        read_file(dir, &saved.file, false, |e| {
+            let corrupt = |why: &str| SavepointError::Corrupt {
+                path: path.clone(),
+                why: why.to_string(),
+            };
+            let worker = <[u8; 4]>::try_from(e.key.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| corrupt("an operator state entry's key is not a worker index"))?;
+            let mut items = keys::decode_list(&e.value)
+                .ok_or_else(|| corrupt("holds a list that does not decode"))?;
+            if from != d.schema_version {
+                summary.migrated += items.len() as u64;
+                items = items
+                    .iter()
+                    .map(|i| migrate(&as_list, from, i))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|why| {
+                        SavepointError::Refused(format!(
+                            "`migrate` of operator state `{}` from schema version {from} to {} failed: {why}",
+                            d.name, d.schema_version
+                        ))
+                    })?;
+            }
+            summary.entries += 1;
+            ops.push(WriteOp::Put(
+                keys::operator_key(id, worker),
+                keys::encode_list(&items),
+            ));
+            Ok(())
+        })?;
+        summary.bytes += saved.file.bytes;
+    }
     let record = CheckpointRecord {
         format: checkpoint::CHECKPOINT_FORMAT,
         id: m.checkpoint,
@@ -847,6 +1039,7 @@ fn load(
         operator_uid: target.uid.to_string(),
         module_sha256: target.module_sha256.to_string(),
         states: target.states.to_vec(),
+        operator_states: target.operator_states.to_vec(),
         positions: m.positions.clone(),
         created_at_ms: checkpoint::now_ms(),
         modules: Vec::new(),

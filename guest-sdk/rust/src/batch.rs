@@ -11,7 +11,7 @@ use std::fmt;
 
 use crate::error::StateError;
 use crate::host::HostState;
-use crate::state::{StateDescriptor, StateKind};
+use crate::state::{StateDescriptor, StateKind, TtlUpdate};
 
 /// The only batch format version this SDK reads and writes.
 pub(crate) const VERSION: u8 = 2;
@@ -262,6 +262,9 @@ pub(crate) fn read_timer(reader: &mut Reader<'_>, n_keys: usize) -> Result<RawTi
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Write {
     Untouched,
+    /// A read of a present value of a state whose TTL restarts on reads: written back
+    /// unchanged (the prefetched bytes), so the host restamps it.
+    Refresh,
     Cleared,
     Set(Vec<u8>),
 }
@@ -281,6 +284,15 @@ const NOT_PREFETCHED: u32 = u32::MAX - 1;
 /// Reads see the prefetched value with the batch's own earlier writes on top; writes are kept
 /// so the output carries exactly the last write per (key index, handle). The vectors live in
 /// the runtime and keep their capacity from batch to batch.
+///
+/// # Reads that restart a TTL
+/// The host restamps a value's time to live on writes, and for a state declared with
+/// [`TtlUpdate::OnReadAndWrite`] also on reads made through its imports. A value state is
+/// prefetched into the batch, so the host cannot see it read: a read of a present value of
+/// such a state, which the batch has not written, becomes a write of the same bytes (the
+/// prefetched ones, copied only into the result). A later write or clear in the batch
+/// replaces it (the last write wins); a read of an absent value writes nothing. A value
+/// read through `value-get` (not prefetched) is written back the same way.
 #[derive(Debug, Default)]
 pub(crate) struct BatchState {
     keys: Vec<Span>,
@@ -288,6 +300,8 @@ pub(crate) struct BatchState {
     handles: Vec<u32>,
     /// Per declared handle: its position in `handles`, or `NOT_VALUE` / `NOT_PREFETCHED`.
     position: Vec<u32>,
+    /// Per declared handle: whether a read restarts the value's TTL.
+    refresh_on_read: Vec<bool>,
     /// Key-major: `prefetched[key * handles.len() + position]`.
     prefetched: Vec<Option<Span>>,
     written: Vec<Write>,
@@ -311,11 +325,18 @@ impl BatchState {
         self.keys.clear();
         self.handles.clear();
         self.position.clear();
+        self.refresh_on_read.clear();
         self.prefetched.clear();
         self.written.clear();
         self.fetched.clear();
         self.timer_ops.clear();
         self.n_timer_ops = 0;
+        self.refresh_on_read.extend(states.iter().map(|state| {
+            state.kind == StateKind::Value
+                && state
+                    .ttl
+                    .is_some_and(|ttl| ttl.update == TtlUpdate::OnReadAndWrite)
+        }));
         self.position.extend(states.iter().map(|state| {
             if state.kind == StateKind::Value {
                 NOT_PREFETCHED
@@ -452,7 +473,8 @@ impl BatchState {
     }
 
     /// The value of `handle` for `key`: the batch's last write, else the value before the
-    /// batch (prefetched, or read once through the host's `value-get`).
+    /// batch (prefetched, or read once through the host's `value-get`). A read of a present
+    /// value that restarts its TTL is written back (see the type docs).
     pub(crate) fn value_get<'s>(
         &'s mut self,
         input: &'s [u8],
@@ -460,17 +482,29 @@ impl BatchState {
         handle: u32,
         key: u32,
     ) -> Result<Option<&'s [u8]>, StateError> {
+        let refresh = self
+            .refresh_on_read
+            .get(handle as usize)
+            .copied()
+            .unwrap_or(false);
         match self.slot(handle, key)? {
-            Some(slot) => Ok(match self.written.get(slot) {
-                Some(Write::Set(value)) => Some(value.as_slice()),
-                Some(Write::Cleared) => None,
-                Some(Write::Untouched) | None => self
-                    .prefetched
-                    .get(slot)
-                    .copied()
-                    .flatten()
-                    .map(|span| span.of(input)),
-            }),
+            Some(slot) => {
+                let prefetched = self.prefetched.get(slot).copied().flatten();
+                let write = self.written.get_mut(slot);
+                if refresh
+                    && prefetched.is_some()
+                    && let Some(write @ Write::Untouched) = write
+                {
+                    *write = Write::Refresh;
+                }
+                Ok(match self.written.get(slot) {
+                    Some(Write::Set(value)) => Some(value.as_slice()),
+                    Some(Write::Cleared) => None,
+                    Some(Write::Untouched | Write::Refresh) | None => {
+                        prefetched.map(|span| span.of(input))
+                    }
+                })
+            }
             None => {
                 let fetched = match self.fetched.entry((key, handle)) {
                     std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
@@ -482,6 +516,9 @@ impl BatchState {
                         })
                     }
                 };
+                if refresh && fetched.value.is_some() {
+                    fetched.written = true;
+                }
                 Ok(fetched.value.as_deref())
             }
         }
@@ -516,13 +553,37 @@ impl BatchState {
         Ok(())
     }
 
+    /// What the result says of a slot: `None` nothing, `Some(None)` a clear, `Some(Some(v))`
+    /// a set.
+    fn write_of<'s>(
+        &'s self,
+        input: &'s [u8],
+        slot: usize,
+        write: &'s Write,
+    ) -> Option<Option<&'s [u8]>> {
+        match write {
+            Write::Untouched => None,
+            // Only a present value is refreshed: there is nothing to write back otherwise.
+            Write::Refresh => self
+                .prefetched
+                .get(slot)
+                .copied()
+                .flatten()
+                .map(|span| Some(span.of(input))),
+            Write::Cleared => Some(None),
+            Write::Set(value) => Some(Some(value.as_slice())),
+        }
+    }
+
     /// Appends `n_writes` and the writes: the last write per (key index, handle), in key
-    /// index then handle-position order.
-    pub(crate) fn write_output(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    /// index then handle-position order. `input` is the batch the values were prefetched
+    /// from (a refreshing read writes those bytes back).
+    pub(crate) fn write_output(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
         let n_written = self
             .written
             .iter()
-            .filter(|write| **write != Write::Untouched)
+            .enumerate()
+            .filter(|(slot, write)| self.write_of(input, *slot, write).is_some())
             .count()
             + self
                 .fetched
@@ -534,10 +595,8 @@ impl BatchState {
         put_u32(out, n_written);
         let n_handles = self.handles.len().max(1);
         for (slot, write) in self.written.iter().enumerate() {
-            let value = match write {
-                Write::Untouched => continue,
-                Write::Cleared => None,
-                Write::Set(value) => Some(value.as_slice()),
+            let Some(value) = self.write_of(input, slot, write) else {
+                continue;
             };
             // Both fit a u32: slots are n_keys × n_handles, each of them read as a u32 count.
             let key = (slot / n_handles) as u32;
@@ -786,10 +845,22 @@ mod tests {
                 name: (*name).to_owned(),
                 kind,
                 schema_version: 1,
-                ttl_ms: None,
+                ttl: None,
                 codec: None,
             })
             .collect()
+    }
+
+    /// [`states`] with `count` (handle 0) and `total` (handle 2) refreshed on reads.
+    fn refreshing_states() -> Vec<StateDescriptor> {
+        let mut states = states();
+        for handle in [0, 2] {
+            states[handle].ttl = Some(crate::state::TtlConfig {
+                ttl_ms: 1_000,
+                update: TtlUpdate::OnReadAndWrite,
+            });
+        }
+        states
     }
 
     fn sample() -> InputBatch {
@@ -880,6 +951,15 @@ mod tests {
         fn list_clear(&mut self, _: u32, _: u32) -> Result<(), StateError> {
             unreachable!()
         }
+        fn operator_list_get(&mut self, _: u32) -> Result<Vec<Vec<u8>>, StateError> {
+            unreachable!()
+        }
+        fn operator_list_add(&mut self, _: u32, _: &[u8]) -> Result<(), StateError> {
+            unreachable!()
+        }
+        fn operator_list_update(&mut self, _: u32, _: &[Vec<u8>]) -> Result<(), StateError> {
+            unreachable!()
+        }
         fn log(&mut self, _: crate::context::LogLevel, _: Option<u32>, _: &str) {}
     }
 
@@ -939,7 +1019,7 @@ mod tests {
         assert_eq!(state.value_get(&input, &mut host, 2, 0).unwrap(), None);
 
         let mut out = Vec::new();
-        state.write_output(&mut out).unwrap();
+        state.write_output(&input, &mut out).unwrap();
         let mut expected = Vec::new();
         put_u32(&mut expected, 2);
         // key 0, handle 2 (position 0): clear
@@ -953,6 +1033,86 @@ mod tests {
         put_bytes(&mut expected, b"y").unwrap();
         put_u32(&mut expected, 0); // no timer changes
         assert_eq!(out, expected);
+    }
+
+    /// The writes of a result made by `write_output`: (key index, handle, value).
+    fn writes_of(out: &[u8]) -> Vec<(u32, u32, Option<Vec<u8>>)> {
+        let mut reader = Reader::new(out);
+        let n = reader.u32("n").unwrap();
+        let writes = (0..n)
+            .map(|_| {
+                let key = reader.u32("key").unwrap();
+                let handle = reader.u32("handle").unwrap();
+                let value = match reader.u8("op").unwrap() {
+                    0 => None,
+                    _ => Some(reader.bytes("value").unwrap().to_vec()),
+                };
+                (key, handle, value)
+            })
+            .collect();
+        assert_eq!(reader.u32("timer ops").unwrap(), 0);
+        writes
+    }
+
+    #[test]
+    fn reads_that_restart_a_ttl_write_present_values_back() {
+        let input = sample().encode().unwrap();
+        let mut state = BatchState::default();
+        state.begin(&input, &refreshing_states()).unwrap();
+        let mut host = NoHost;
+        // Present: `total` of "a", `count` of "bb". Absent: `count` of "a", `total` of "bb".
+        for (handle, key) in [(2, 0), (0, 0), (2, 1), (0, 1), (0, 1)] {
+            state.value_get(&input, &mut host, handle, key).unwrap();
+        }
+        let mut out = Vec::new();
+        state.write_output(&input, &mut out).unwrap();
+        assert_eq!(
+            writes_of(&out),
+            [
+                (0, 2, Some(b"a-total".to_vec())),
+                (1, 0, Some(b"bb-count".to_vec())),
+            ]
+        );
+
+        // The batch's own writes win, whichever comes first; a read after a clear writes
+        // nothing back.
+        state.begin(&input, &refreshing_states()).unwrap();
+        state.value_get(&input, &mut host, 2, 0).unwrap();
+        state.value_write(2, 0, Some(b"new".to_vec())).unwrap();
+        state.value_write(0, 1, None).unwrap();
+        assert_eq!(state.value_get(&input, &mut host, 0, 1).unwrap(), None);
+        let mut out = Vec::new();
+        state.write_output(&input, &mut out).unwrap();
+        assert_eq!(
+            writes_of(&out),
+            [(0, 2, Some(b"new".to_vec())), (1, 0, None)]
+        );
+
+        // Without on-read-and-write, reads write nothing.
+        state.begin(&input, &states()).unwrap();
+        state.value_get(&input, &mut host, 2, 0).unwrap();
+        state.value_get(&input, &mut host, 0, 1).unwrap();
+        let mut out = Vec::new();
+        state.write_output(&input, &mut out).unwrap();
+        assert_eq!(writes_of(&out), []);
+    }
+
+    #[test]
+    fn reads_through_value_get_that_restart_a_ttl_write_back_too() {
+        let mut batch = sample();
+        batch.handles = vec![2];
+        batch.slots = vec![None, None];
+        let input = batch.encode().unwrap();
+        let mut state = BatchState::default();
+        state.begin(&input, &refreshing_states()).unwrap();
+        let mut host = NoHost;
+        assert_eq!(
+            state.value_get(&input, &mut host, 0, 1).unwrap(),
+            Some(&b"fetched-1"[..])
+        );
+        let mut out = Vec::new();
+        state.write_output(&input, &mut out).unwrap();
+        assert_eq!(writes_of(&out), [(1, 0, Some(b"fetched-1".to_vec()))]);
     }
 
     #[test]
@@ -974,7 +1134,7 @@ mod tests {
             Some(&b"z"[..])
         );
         let mut out = Vec::new();
-        state.write_output(&mut out).unwrap();
+        state.write_output(&input, &mut out).unwrap();
         assert_eq!(out[..4], 1u32.to_le_bytes());
         assert_eq!(out[4..12], [1, 0, 0, 0, 0, 0, 0, 0]);
     }

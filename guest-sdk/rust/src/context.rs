@@ -1,10 +1,12 @@
 //! The per-record [`Context`]: the current key and time, emitting output records, logging,
-//! and (through the typed state handles) the current key's state.
+//! and (through the typed state handles) the current key's state and the operator state;
+//! the [`InitContext`] of [`Operator::init_state`](crate::Operator::init_state), which
+//! reaches the operator state only.
 
 use crate::batch::{BatchState, patch_u32, put_bytes, put_u32};
 use crate::error::{Error, StateError};
 use crate::host::HostState;
-use crate::state::StateDescriptor;
+use crate::state::{Codec, Declared, OperatorStateDescriptor, StateDescriptor};
 use crate::time::{TimeDomain, Timer};
 
 /// Severity of a log line (the WIT `log.level`).
@@ -26,14 +28,15 @@ pub enum LogLevel {
 /// state of the record's key through the state handles it declared in
 /// [`Operator::open`](crate::Operator::open).
 ///
-/// State calls made through a `Context` are scoped to the current record's key; there is no
-/// way to reach another key's state.
+/// Keyed state calls made through a `Context` are scoped to the current record's key; there
+/// is no way to reach another key's state. Operator state
+/// ([`OperatorListState`](crate::OperatorListState)) is the worker's, whatever the key.
 pub struct Context<'a> {
     input: &'a [u8],
     batch: &'a mut BatchState,
     host: &'a mut dyn HostState,
     out: &'a mut Vec<u8>,
-    states: &'a [StateDescriptor],
+    declared: &'a Declared,
     key_index: u32,
     key: &'a [u8],
     timestamp: i64,
@@ -55,13 +58,12 @@ pub(crate) struct Position<'a> {
 }
 
 impl<'a> Context<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         input: &'a [u8],
         batch: &'a mut BatchState,
         host: &'a mut dyn HostState,
         out: &'a mut Vec<u8>,
-        states: &'a [StateDescriptor],
+        declared: &'a Declared,
         at: Position<'a>,
     ) -> Self {
         Self {
@@ -69,7 +71,7 @@ impl<'a> Context<'a> {
             batch,
             host,
             out,
-            states,
+            declared,
             key_index: at.key_index,
             key: at.key,
             timestamp: at.timestamp,
@@ -204,22 +206,23 @@ impl<'a> Context<'a> {
 
     // -- state plumbing for the typed handles ------------------------------------------
 
-    /// The error for a failed call on state `handle`, naming the state.
     /// The codec of state `handle`.
-    pub(crate) fn codec(&self, handle: u32) -> crate::state::Codec {
-        self.states
+    pub(crate) fn codec(&self, handle: u32) -> Codec {
+        self.declared
+            .states
             .get(handle as usize)
             .map(StateDescriptor::codec)
             .unwrap_or_default()
     }
 
+    /// The error for a failed call on state `handle`, naming the state.
     pub(crate) fn state_error(
         &self,
         handle: u32,
         what: &str,
         error: impl std::fmt::Display,
     ) -> Error {
-        match self.states.get(handle as usize) {
+        match self.declared.states.get(handle as usize) {
             Some(state) => Error::failed(format!("state `{}`: {what}: {error}", state.name)),
             None => Error::failed(format!("state handle {handle}: {what}: {error}")),
         }
@@ -241,6 +244,73 @@ impl<'a> Context<'a> {
     /// The host and the current key index, for map and list state calls.
     pub(crate) fn host(&mut self) -> (&mut dyn HostState, u32) {
         (&mut *self.host, self.key_index)
+    }
+}
+
+/// What [`Operator::init_state`](crate::Operator::init_state) can do: reach the worker's
+/// operator state ([`OperatorListState`](crate::OperatorListState)) and log. Keyed state is
+/// out of reach: there is no current key.
+pub struct InitContext<'a> {
+    host: &'a mut dyn HostState,
+    operator_states: &'a [OperatorStateDescriptor],
+}
+
+impl<'a> InitContext<'a> {
+    pub(crate) fn new(
+        host: &'a mut dyn HostState,
+        operator_states: &'a [OperatorStateDescriptor],
+    ) -> Self {
+        Self {
+            host,
+            operator_states,
+        }
+    }
+
+    /// Logs a line into the host's structured logging, not tagged with a key.
+    pub fn log(&mut self, level: LogLevel, message: &str) {
+        self.host.log(level, None, message);
+    }
+}
+
+/// A context in which operator state ([`OperatorListState`](crate::OperatorListState)) is
+/// reachable: [`Context`] (in `process` and `on_timer`) and [`InitContext`] (in
+/// [`Operator::init_state`](crate::Operator::init_state)). Sealed: implemented by those two
+/// only.
+pub trait OperatorStateAccess: sealed::OperatorScope {}
+
+impl OperatorStateAccess for Context<'_> {}
+impl OperatorStateAccess for InitContext<'_> {}
+
+pub(crate) mod sealed {
+    use crate::host::HostState;
+    use crate::state::OperatorStateDescriptor;
+
+    /// What the operator state handles need of a context.
+    pub trait OperatorScope {
+        /// The host, for the `operator-list-*` calls.
+        fn operator_host(&mut self) -> &mut dyn HostState;
+        /// The declared operator states, in handle order.
+        fn operator_states(&self) -> &[OperatorStateDescriptor];
+    }
+}
+
+impl sealed::OperatorScope for Context<'_> {
+    fn operator_host(&mut self) -> &mut dyn HostState {
+        &mut *self.host
+    }
+
+    fn operator_states(&self) -> &[OperatorStateDescriptor] {
+        &self.declared.operator_states
+    }
+}
+
+impl sealed::OperatorScope for InitContext<'_> {
+    fn operator_host(&mut self) -> &mut dyn HostState {
+        &mut *self.host
+    }
+
+    fn operator_states(&self) -> &[OperatorStateDescriptor] {
+        self.operator_states
     }
 }
 

@@ -102,7 +102,8 @@ impl<E: std::error::Error> From<E> for Error {
 pub enum StateError {
     /// The handle names no declared state, or one of another kind.
     BadHandle(u32),
-    /// The key index names no key of the current batch, or the call came outside `process`.
+    /// The key index names no key of the current batch, or the call came outside `process`
+    /// and `on_timer`.
     BadKey(u32),
     /// A value, map key or page exceeds the host's limits (the size in bytes).
     TooLarge(u64),
@@ -119,8 +120,8 @@ impl fmt::Display for StateError {
             ),
             Self::BadKey(key) => write!(
                 f,
-                "key index {key} names no key of the current batch (state is only reachable \
-                 inside `process`)"
+                "key index {key} names no key of the current batch (keyed state is only \
+                 reachable inside `process` and `on_timer`)"
             ),
             Self::TooLarge(size) => write!(f, "{size} bytes exceed the host's state limits"),
             Self::Backend(message) => write!(f, "state backend failed: {message}"),

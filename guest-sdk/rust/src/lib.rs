@@ -1,8 +1,9 @@
 //! The Rust guest SDK for Eddy operators.
 //!
-//! An operator is a type implementing [`Operator`]: it declares its keyed state in
-//! [`open`](Operator::open), reads its configuration in [`init`](Operator::init) and handles
-//! one record at a time in [`process`](Operator::process). [`export_operator!`] turns it into
+//! An operator is a type implementing [`Operator`]: it declares its keyed and operator state
+//! in [`open`](Operator::open), reads its configuration in [`init`](Operator::init) (and, if
+//! it needs to, its operator state in [`init_state`](Operator::init_state)) and handles one
+//! record at a time in [`process`](Operator::process). [`export_operator!`] turns it into
 //! a WebAssembly component of the `eddy:operator/operator-world` contract
 //! (`wit/operator.wit`): build the crate as a `cdylib` with
 //! `cargo build --release --target wasm32-wasip2`.
@@ -67,12 +68,13 @@ mod time;
 mod wasm;
 pub mod window;
 
-pub use context::{Context, LogLevel, log};
+pub use context::{Context, InitContext, LogLevel, OperatorStateAccess, log};
 pub use error::{Error, ErrorKind, StateError};
 pub use record::{Headers, Record};
 pub use state::{
     AggregateFunction, AggregatingState, Codec, ListState, MapEntries, MapKeys, MapState,
-    OperatorInfo, ReducingState, StateBuilder, StateDescriptor, StateKind, StateRegistry,
+    OperatorInfo, OperatorListState, OperatorStateBuilder, OperatorStateDescriptor, Redistribution,
+    ReducingState, StateBuilder, StateDescriptor, StateKind, StateRegistry, TtlConfig, TtlUpdate,
     ValueState, encode_value, migrate_value,
 };
 pub use time::{NO_WATERMARK, TimeDomain, Timer};
@@ -113,13 +115,18 @@ pub mod __private {
     pub use wit_bindgen;
 }
 
-/// A stream operator: keyed state declared up front, and a function called for every record.
+/// A stream operator: state declared up front, and a function called for every record.
 ///
 /// # Lifecycle
 /// 1. [`open`](Self::open) declares the states and builds the operator. The host calls it for
 ///    `describe` (the instance is then dropped) and again before `init`; it must not do I/O.
+///    It cannot depend on the configuration: the host reads the declarations through
+///    `describe`, which gets none.
 /// 2. [`init`](Self::init) gets the job's `config` table as JSON text, once per instance.
-/// 3. [`process`](Self::process) is called for every record, in stream order.
+/// 3. [`init_state`](Self::init_state) reaches the worker's operator state, once per
+///    instance, right after `init` (in the same host call).
+/// 4. [`process`](Self::process) is called for every record, in stream order, and
+///    [`on_timer`](Self::on_timer) for every timer that fires.
 ///
 /// # Errors and isolation
 /// Returning `Err` from `process` fails the **whole batch** the record came in: the SDK stops
@@ -137,14 +144,25 @@ pub trait Operator: Sized + 'static {
     /// The operator's own version (semver).
     const VERSION: &'static str;
 
-    /// Declares the keyed states and builds the operator. Handles are numbered in declaration
-    /// order, which must not depend on anything but the code.
+    /// Declares the keyed and operator states and builds the operator. Handles are numbered
+    /// in declaration order, which must not depend on anything but the code.
     fn open(states: &mut StateRegistry) -> Self;
 
     /// Reads the configuration (the job's `config` table as JSON text; `{}` when none).
     /// An error fails the job's start with `invalid-config`.
     fn init(&mut self, config: &str) -> Result<(), Error> {
         let _ = config;
+        Ok(())
+    }
+
+    /// Reads (or changes) the worker's operator state when an instance starts, after a
+    /// successful [`init`](Self::init): e.g. rebuilds an in-memory structure from an
+    /// [`OperatorListState`], which the host has already redistributed. Keyed state is out of
+    /// reach here (there is no key). An error fails the instance's start with the error's
+    /// kind (`failed` unless it says otherwise; an error of `init` is `invalid-config`), and
+    /// the changes made here are undone. The default does nothing.
+    fn init_state(&mut self, ctx: &mut InitContext<'_>) -> Result<(), Error> {
+        let _ = ctx;
         Ok(())
     }
 
@@ -163,6 +181,12 @@ pub trait Operator: Sized + 'static {
 
     /// Rewrites one stored value of `state` from schema `from_version` to the version this
     /// operator declares for it. The default refuses with [`ErrorKind::Unsupported`].
+    ///
+    /// For keyed state, `state` is the state's descriptor and `value` one value, one map
+    /// value or one list item. For an operator state, `state` is a [`StateKind::List`]
+    /// descriptor with the operator state's name, new schema version and codec
+    /// ([`OperatorStateDescriptor::as_list_state`]), and `value` one of its items: match on
+    /// `state.name`, which is unique across keyed and operator states.
     fn migrate(state: &StateDescriptor, from_version: u32, value: &[u8]) -> Result<Vec<u8>, Error> {
         let _ = value;
         Err(Error::unsupported(format!(

@@ -5,11 +5,11 @@
 
 use crate::Operator;
 use crate::batch::{BatchState, VERSION, patch_u32, put_u32, read_record, read_timer};
-use crate::context::{Context, Position};
-use crate::error::Error;
+use crate::context::{Context, InitContext, Position};
+use crate::error::{Error, ErrorKind};
 use crate::host::HostState;
 use crate::record::Record;
-use crate::state::{OperatorInfo, StateDescriptor, StateRegistry};
+use crate::state::{Declared, OperatorInfo, StateDescriptor, StateRegistry};
 
 /// The smallest encoded input record: key index, timestamp, watermark, value length,
 /// header count.
@@ -61,7 +61,7 @@ impl Items {
 #[doc(hidden)]
 pub struct Runtime<Op> {
     operator: Option<Op>,
-    states: Vec<StateDescriptor>,
+    declared: Declared,
     batch: BatchState,
     /// The size of the last result, to allocate the next one at once.
     output_capacity: usize,
@@ -78,7 +78,7 @@ impl<Op: Operator> Runtime<Op> {
     pub fn new() -> Self {
         Self {
             operator: None,
-            states: Vec::new(),
+            declared: Declared::default(),
             batch: BatchState::default(),
             output_capacity: 0,
         }
@@ -88,29 +88,45 @@ impl<Op: Operator> Runtime<Op> {
     pub fn describe() -> OperatorInfo {
         let mut registry = StateRegistry::new();
         let _operator = Op::open(&mut registry);
+        let declared = registry.into_declared();
         OperatorInfo {
             name: Op::NAME.to_owned(),
             version: Op::VERSION.to_owned(),
-            states: registry.into_descriptors(),
+            states: declared.states,
+            operator_states: declared.operator_states,
         }
     }
 
-    /// Opens a new operator instance and initializes it with `config` (JSON text).
-    pub fn init(&mut self, config: &str) -> Result<(), Error> {
+    /// Opens a new operator instance, initializes it with `config` (JSON text) and lets it
+    /// reach its operator state through `host`.
+    ///
+    /// A bad declaration or an error of [`Operator::init`] is `invalid-config` (unless it is
+    /// `unsupported`); an error of [`Operator::init_state`] keeps its kind.
+    pub(crate) fn init(&mut self, config: &str, host: &mut dyn HostState) -> Result<(), Error> {
         self.operator = None;
         let mut registry = StateRegistry::new();
         let mut operator = Op::open(&mut registry);
-        registry.check()?;
-        operator.init(config)?;
-        self.states = registry.into_descriptors();
+        registry
+            .check()
+            .and_then(|()| operator.init(config))
+            .map_err(|error| match error.kind() {
+                ErrorKind::Unsupported | ErrorKind::InvalidConfig => error,
+                _ => Error::invalid_config(error.message()),
+            })?;
+        let declared = registry.into_declared();
+        let mut ctx = InitContext::new(host, &declared.operator_states);
+        operator
+            .init_state(&mut ctx)
+            .map_err(|error| error.context("init_state"))?;
+        self.declared = declared;
         self.operator = Some(operator);
         Ok(())
     }
 
-    /// The states of the initialized operator, in handle order.
+    /// The keyed states of the initialized operator, in handle order.
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn states(&self) -> &[StateDescriptor] {
-        &self.states
+        &self.declared.states
     }
 
     /// Processes one encoded batch and returns the encoded result. Any record's error fails
@@ -148,7 +164,7 @@ impl<Op: Operator> Runtime<Op> {
                 items.export()
             )));
         };
-        let mut reader = self.batch.begin(input, &self.states)?;
+        let mut reader = self.batch.begin(input, &self.declared.states)?;
         let n_items = reader.count(items.min_size(), items.count_name())?;
 
         let mut out = Vec::with_capacity(self.output_capacity);
@@ -188,7 +204,7 @@ impl<Op: Operator> Runtime<Op> {
                 &mut self.batch,
                 &mut *host,
                 &mut out,
-                &self.states,
+                &self.declared,
                 at,
             );
             let called = match &item {
@@ -213,7 +229,7 @@ impl<Op: Operator> Runtime<Op> {
                 items.item_name()
             )));
         }
-        self.batch.write_output(&mut out)?;
+        self.batch.write_output(input, &mut out)?;
         self.output_capacity = out.len();
         Ok(out)
     }
@@ -325,6 +341,15 @@ mod tests {
         fn list_clear(&mut self, _: u32, _: u32) -> Result<(), StateError> {
             unreachable!()
         }
+        fn operator_list_get(&mut self, _: u32) -> Result<Vec<Vec<u8>>, StateError> {
+            unreachable!()
+        }
+        fn operator_list_add(&mut self, _: u32, _: &[u8]) -> Result<(), StateError> {
+            unreachable!()
+        }
+        fn operator_list_update(&mut self, _: u32, _: &[Vec<u8>]) -> Result<(), StateError> {
+            unreachable!()
+        }
         fn log(&mut self, _: LogLevel, _: Option<u32>, _: &str) {}
     }
 
@@ -366,7 +391,7 @@ mod tests {
 
     fn runtime() -> Runtime<Echo> {
         let mut runtime = Runtime::<Echo>::new();
-        runtime.init("{}").unwrap();
+        runtime.init("{}", &mut ValuesOnly).unwrap();
         runtime
     }
 

@@ -9,7 +9,20 @@
 //!   when `process` succeeds: an error discards all of them;
 //! - iterates maps in the byte order of the encoded map keys, in pages;
 //! - fires event-time timers when the watermark reaches them, from the front of the due
-//!   timers, and a timer registered at or below the watermark before its key's next record.
+//!   timers, and a timer registered at or below the watermark before its key's next record;
+//! - enforces state TTLs in processing time (the harness's clock, which
+//!   [`advance_processing_time`](Harness::advance_processing_time) moves): each value, map
+//!   entry and list item is stamped with the clock when written, and expires once
+//!   `stamp + ttl_ms <= clock`; an expired one is never returned (nor prefetched) and is
+//!   dropped when the clock moves. Under [`TtlUpdate::OnReadAndWrite`] the reads made
+//!   through host calls restamp what they return — `map-get`, `map-contains` (when
+//!   present), `map-entries` and `map-keys` (the page's entries), `list-get` (every item),
+//!   `value-get` — while `map-is-empty` restamps nothing; a prefetched value's read is
+//!   restamped by the SDK's write-back, as on the host;
+//! - keeps one list per operator state (one worker's), reachable in `init_state`,
+//!   `process` and `on_timer`; a failing call leaves no trace in them either. Seed and
+//!   inspect them with [`set_operator_list`](Harness::set_operator_list) and
+//!   [`operator_list`](Harness::operator_list).
 //!
 //! ```
 //! use eddy_sdk::testing::Harness;
@@ -56,7 +69,7 @@ use crate::context::LogLevel;
 use crate::error::{Error, StateError};
 use crate::host::{EntryPage, HostState, KeyPage};
 use crate::runtime::Runtime;
-use crate::state::{Codec, OperatorInfo, StateDescriptor, StateKind};
+use crate::state::{Codec, OperatorInfo, StateDescriptor, StateKind, TtlConfig, TtlUpdate};
 use crate::time::{NO_WATERMARK, TimeDomain, Timer};
 
 /// The most entries or keys one map page holds, whatever the operator asks for (the host
@@ -72,7 +85,14 @@ pub const MAX_FIRINGS: u64 = 1_000_000;
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// One map state of one key: encoded map key to encoded value, in byte order.
-type Map = BTreeMap<Vec<u8>, Vec<u8>>;
+type Map = BTreeMap<Vec<u8>, Stamped>;
+
+/// A value, map value or list item, with the processing time of its last update (for TTL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamped {
+    bytes: Vec<u8>,
+    updated: i64,
+}
 
 /// An input record for [`Harness::process_record`] and [`Harness::process_batch`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -155,7 +175,6 @@ pub struct Harness<Op: Operator> {
     logs: Vec<LogLine>,
     prefetch_values: bool,
     watermark: i64,
-    processing_time: i64,
 }
 
 impl<Op: Operator> Default for Harness<Op> {
@@ -170,6 +189,8 @@ impl<Op: Operator> Harness<Op> {
         let info = Runtime::<Op>::describe();
         let store = MemoryStore {
             kinds: info.states.iter().map(|state| state.kind).collect(),
+            ttls: info.states.iter().map(|state| state.ttl).collect(),
+            operator_lists: vec![Vec::new(); info.operator_states.len()],
             ..MemoryStore::default()
         };
         let mut harness = Self {
@@ -180,13 +201,14 @@ impl<Op: Operator> Harness<Op> {
             logs: Vec::new(),
             prefetch_values: true,
             watermark: NO_WATERMARK,
-            processing_time: 0,
         };
         harness.init("{}");
         harness
     }
 
-    /// Re-opens the operator with `config` (JSON text), keeping the state.
+    /// Re-opens the operator with `config` (JSON text), keeping the state: as a new instance
+    /// of the same worker, it sees the operator state (e.g. what
+    /// [`set_operator_list`](Self::set_operator_list) seeded) in `init_state`.
     #[must_use]
     pub fn with_config(mut self, config: &str) -> Self {
         self.init(config);
@@ -201,9 +223,19 @@ impl<Op: Operator> Harness<Op> {
         self
     }
 
+    /// Initializes a new instance; a failing `init` (or `init_state`) changes no state.
     fn init(&mut self, config: &str) {
         self.runtime = Runtime::new();
-        self.init_error = self.runtime.init(config).err();
+        let snapshot = self.store.clone();
+        let mut host = MemoryHost {
+            store: &mut self.store,
+            keys: &[],
+            logs: &mut self.logs,
+        };
+        self.init_error = self.runtime.init(config, &mut host).err();
+        if self.init_error.is_some() {
+            self.store = snapshot;
+        }
     }
 
     /// What the last `init` returned.
@@ -374,7 +406,7 @@ impl<Op: Operator> Harness<Op> {
     /// event-time timer due at a later record of its key in the batch: the call is then
     /// undone and says where to split it, as the host does.
     fn call(&mut self, mut batch: InputBatch, split: bool) -> Result<Called, Error> {
-        batch.processing_time = self.processing_time;
+        batch.processing_time = self.store.now;
         if self.prefetch_values {
             batch.handles = (0..self.runtime.states().len())
                 .filter(|handle| self.store.kinds.get(*handle) == Some(&StateKind::Value))
@@ -383,7 +415,11 @@ impl<Op: Operator> Harness<Op> {
         }
         for key in &batch.keys {
             for handle in &batch.handles {
-                let value = self.store.values.get(&(*handle, key.clone())).cloned();
+                let value = self
+                    .store
+                    .values
+                    .get(&(*handle, key.clone()))
+                    .map(|value| value.bytes.clone());
                 batch.slots.push(value);
             }
         }
@@ -465,12 +501,19 @@ impl<Op: Operator> Harness<Op> {
         self.fire(TimeDomain::EventTime, self.watermark)
     }
 
-    /// Sets the wall clock the operator sees (default 0; it never goes back) and fires every
-    /// processing-time timer at or below it, as
-    /// [`advance_watermark`](Self::advance_watermark) fires event-time timers.
+    /// Sets the wall clock the operator sees (default 0; it never goes back), drops the state
+    /// whose TTL has run out by then, and fires every processing-time timer at or below it,
+    /// as [`advance_watermark`](Self::advance_watermark) fires event-time timers.
     pub fn advance_processing_time(&mut self, now: i64) -> Result<Vec<Emitted>, Error> {
-        self.processing_time = self.processing_time.max(now);
-        self.fire(TimeDomain::ProcessingTime, self.processing_time)
+        self.store.now = self.store.now.max(now);
+        self.store.expire();
+        self.fire(TimeDomain::ProcessingTime, self.store.now)
+    }
+
+    /// The wall clock the operator sees (ms; see
+    /// [`advance_processing_time`](Self::advance_processing_time)).
+    pub fn processing_time(&self) -> i64 {
+        self.store.now
     }
 
     /// The registered timers, as (key, timer), in (domain, timestamp, key) order.
@@ -587,11 +630,12 @@ impl<Op: Operator> Harness<Op> {
         self.store
             .values
             .get(&(handle, key.as_ref().to_vec()))
-            .map(|bytes| decode(self.codec(state), state, bytes))
+            .map(|value| decode(self.codec(state), state, &value.bytes))
             .transpose()
     }
 
-    /// Sets the value of value state `state` for `key`, e.g. to start a test from a state.
+    /// Sets the value of value state `state` for `key`, e.g. to start a test from a state
+    /// (stamped with the current [`processing_time`](Self::processing_time) for its TTL).
     pub fn set_value<T: Serialize>(
         &mut self,
         state: &str,
@@ -600,9 +644,10 @@ impl<Op: Operator> Harness<Op> {
     ) -> Result<(), Error> {
         let handle = self.handle(state, StateKind::Value)?;
         let bytes = self.codec(state).encode(value)?;
+        let value = self.store.stamp(bytes);
         self.store
             .values
-            .insert((handle, key.as_ref().to_vec()), bytes);
+            .insert((handle, key.as_ref().to_vec()), value);
         Ok(())
     }
 
@@ -619,7 +664,7 @@ impl<Op: Operator> Harness<Op> {
             .maps
             .get(&(handle, key.as_ref().to_vec()))
             .and_then(|map| map.get(&map_key))
-            .map(|bytes| decode(self.codec(state), state, bytes))
+            .map(|value| decode(self.codec(state), state, &value.bytes))
             .transpose()
     }
 
@@ -638,7 +683,7 @@ impl<Op: Operator> Harness<Op> {
             .map(|(k, v)| {
                 Ok((
                     decode(self.codec(state), state, k)?,
-                    decode(self.codec(state), state, v)?,
+                    decode(self.codec(state), state, &v.bytes)?,
                 ))
             })
             .collect()
@@ -656,8 +701,62 @@ impl<Op: Operator> Harness<Op> {
             .get(&(handle, key.as_ref().to_vec()))
             .into_iter()
             .flatten()
-            .map(|bytes| decode(self.codec(state), state, bytes))
+            .map(|item| decode(self.codec(state), state, &item.bytes))
             .collect()
+    }
+
+    /// The handle of operator state `name`, or an error listing the declared ones.
+    fn operator_handle(&self, name: &str) -> Result<usize, Error> {
+        self.info
+            .operator_states
+            .iter()
+            .position(|state| state.name == name)
+            .ok_or_else(|| {
+                let declared: Vec<&str> = self
+                    .info
+                    .operator_states
+                    .iter()
+                    .map(|state| state.name.as_str())
+                    .collect();
+                Error::failed(format!(
+                    "no operator state named `{name}`; the operator declares: {}",
+                    declared.join(", ")
+                ))
+            })
+    }
+
+    /// The items of operator list state `state` (this harness is one worker), oldest first.
+    pub fn operator_list<T: DeserializeOwned>(&self, state: &str) -> Result<Vec<T>, Error> {
+        let handle = self.operator_handle(state)?;
+        let codec = self.info.operator_states[handle].codec();
+        self.store
+            .operator_lists
+            .get(handle)
+            .into_iter()
+            .flatten()
+            .map(|bytes| decode(codec, state, bytes))
+            .collect()
+    }
+
+    /// Replaces the items of operator list state `state`, e.g. to start a test from what
+    /// the host would hand this worker after a redistribution. The running instance sees
+    /// them from its next call; [`with_config`](Self::with_config) starts a new instance,
+    /// whose `init_state` sees them.
+    pub fn set_operator_list<T: Serialize>(
+        &mut self,
+        state: &str,
+        items: &[T],
+    ) -> Result<(), Error> {
+        let handle = self.operator_handle(state)?;
+        let codec = self.info.operator_states[handle].codec();
+        let items = items
+            .iter()
+            .map(|item| codec.encode(item))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(list) = self.store.operator_lists.get_mut(handle) {
+            *list = items;
+        }
+        Ok(())
     }
 
     /// Whether `key` has any state at all (a value, a non-empty map or a non-empty list).
@@ -712,19 +811,68 @@ fn first_due_within(items: &[u32], output: &OutputBatch, watermark: i64) -> Opti
         .min()
 }
 
-/// The state of every key, by (handle, key). Empty maps and lists are removed, as a host
-/// that stores entries rather than containers would.
+/// The state of every key, by (handle, key), and the operator state. Empty maps and lists
+/// are removed, as a host that stores entries rather than containers would.
 #[derive(Debug, Clone, Default)]
 struct MemoryStore {
     kinds: Vec<StateKind>,
-    values: BTreeMap<(u32, Vec<u8>), Vec<u8>>,
+    /// The TTL of each keyed state, by handle.
+    ttls: Vec<Option<TtlConfig>>,
+    /// The processing-time clock: what writes are stamped with and TTLs run against.
+    now: i64,
+    values: BTreeMap<(u32, Vec<u8>), Stamped>,
     maps: BTreeMap<(u32, Vec<u8>), Map>,
-    lists: BTreeMap<(u32, Vec<u8>), Vec<Vec<u8>>>,
+    lists: BTreeMap<(u32, Vec<u8>), Vec<Stamped>>,
     /// Registered timers: (domain, timestamp, key).
     timers: BTreeSet<(TimeDomain, i64, Vec<u8>)>,
+    /// The items of each operator state, by handle.
+    operator_lists: Vec<Vec<Vec<u8>>>,
 }
 
 impl MemoryStore {
+    /// `bytes`, updated now.
+    fn stamp(&self, bytes: Vec<u8>) -> Stamped {
+        Stamped {
+            bytes,
+            updated: self.now,
+        }
+    }
+
+    /// Whether reads through host calls restamp the values of state `handle`.
+    fn refreshes_on_read(&self, handle: u32) -> bool {
+        self.ttls
+            .get(handle as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|ttl| ttl.update == TtlUpdate::OnReadAndWrite)
+    }
+
+    /// Drops every value, map entry and list item whose TTL has run out (and the maps and
+    /// lists left empty). Expiry only moves with the clock, so doing this whenever the
+    /// clock moves keeps anything expired from being seen.
+    fn expire(&mut self) {
+        let now = self.now;
+        let ttls = &self.ttls;
+        // Whether a value of state `handle` last updated at `updated` has expired.
+        let expired = |handle: u32, updated: i64| match ttls.get(handle as usize) {
+            Some(Some(ttl)) => {
+                let ttl_ms = i64::try_from(ttl.ttl_ms).unwrap_or(i64::MAX);
+                updated.saturating_add(ttl_ms) <= now
+            }
+            _ => false,
+        };
+        self.values
+            .retain(|(handle, _), value| !expired(*handle, value.updated));
+        self.maps.retain(|(handle, _), map| {
+            map.retain(|_, value| !expired(*handle, value.updated));
+            !map.is_empty()
+        });
+        self.lists.retain(|(handle, _), list| {
+            list.retain(|item| !expired(*handle, item.updated));
+            !list.is_empty()
+        });
+    }
+
     /// Applies the value writes and timer changes of a call's `output` (`keys` the call's
     /// keys, `items` the key index of each input), after checking every one of them: a bad
     /// one fails the call with nothing applied.
@@ -764,6 +912,7 @@ impl MemoryStore {
         for (at, value) in writes {
             match value {
                 Some(value) => {
+                    let value = self.stamp(value);
                     self.values.insert(at, value);
                 }
                 None => {
@@ -782,7 +931,8 @@ impl MemoryStore {
     }
 }
 
-/// The store, seen from inside one `process` call: key indexes name the batch's keys.
+/// The store, seen from inside one call: key indexes name the batch's keys (none in
+/// `init`).
 struct MemoryHost<'s> {
     store: &'s mut MemoryStore,
     keys: &'s [Vec<u8>],
@@ -798,40 +948,85 @@ impl MemoryHost<'_> {
         Ok((state, key.clone()))
     }
 
-    fn map(&mut self, state: u32, key: u32) -> Result<Option<&Map>, StateError> {
+    /// The map of `state` for `key`, restamping the entry under `map_key` when given and
+    /// reads restart the state's TTL.
+    fn map(
+        &mut self,
+        state: u32,
+        key: u32,
+        read: Option<&[u8]>,
+    ) -> Result<Option<&Map>, StateError> {
         let at = self.locate(state, key, StateKind::Map)?;
+        if let Some(map_key) = read
+            && self.store.refreshes_on_read(state)
+        {
+            let now = self.store.now;
+            if let Some(value) = self
+                .store
+                .maps
+                .get_mut(&at)
+                .and_then(|map| map.get_mut(map_key))
+            {
+                value.updated = now;
+            }
+        }
         Ok(self.store.maps.get(&at))
     }
 
-    /// The entries after `cursor`, at most `max` (capped at [`MAX_PAGE`]) of them.
-    fn page_of(map: Option<&Map>, cursor: Option<&[u8]>, max: u32) -> EntryPage {
-        let Some(map) = map else {
-            return EntryPage::default();
+    /// The entries after `cursor`, at most `max` (capped at [`MAX_PAGE`]) of them; restamps
+    /// them when reads restart the state's TTL.
+    fn page(
+        &mut self,
+        state: u32,
+        key: u32,
+        cursor: Option<&[u8]>,
+        max: u32,
+    ) -> Result<EntryPage, StateError> {
+        let at = self.locate(state, key, StateKind::Map)?;
+        let refresh = self.store.refreshes_on_read(state);
+        let now = self.store.now;
+        let Some(map) = self.store.maps.get_mut(&at) else {
+            return Ok(EntryPage::default());
         };
         let max = max.clamp(1, MAX_PAGE) as usize;
         let start = match cursor {
             Some(cursor) => Bound::Excluded(cursor.to_vec()),
             None => Bound::Unbounded,
         };
-        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = map
-            .range((start, Bound::Unbounded))
-            .take(max + 1)
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
-        let next = if entries.len() > max {
-            entries.truncate(max);
-            entries.last().map(|(key, _)| key.clone())
-        } else {
-            None
-        };
-        EntryPage { entries, next }
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut next = None;
+        for (key, value) in map.range_mut((start, Bound::Unbounded)) {
+            if entries.len() == max {
+                next = entries.last().map(|(key, _)| key.clone());
+                break;
+            }
+            if refresh {
+                value.updated = now;
+            }
+            entries.push((key.clone(), value.bytes.clone()));
+        }
+        Ok(EntryPage { entries, next })
+    }
+
+    fn operator_list(&mut self, state: u32) -> Result<&mut Vec<Vec<u8>>, StateError> {
+        self.store
+            .operator_lists
+            .get_mut(state as usize)
+            .ok_or(StateError::BadHandle(state))
     }
 }
 
 impl HostState for MemoryHost<'_> {
     fn value_get(&mut self, state: u32, key: u32) -> Result<Option<Vec<u8>>, StateError> {
         let at = self.locate(state, key, StateKind::Value)?;
-        Ok(self.store.values.get(&at).cloned())
+        let refresh = self.store.refreshes_on_read(state);
+        let now = self.store.now;
+        Ok(self.store.values.get_mut(&at).map(|value| {
+            if refresh {
+                value.updated = now;
+            }
+            value.bytes.clone()
+        }))
     }
 
     fn map_get(
@@ -841,9 +1036,9 @@ impl HostState for MemoryHost<'_> {
         map_key: &[u8],
     ) -> Result<Option<Vec<u8>>, StateError> {
         Ok(self
-            .map(state, key)?
+            .map(state, key, Some(map_key))?
             .and_then(|map| map.get(map_key))
-            .cloned())
+            .map(|value| value.bytes.clone()))
     }
 
     fn map_put(
@@ -854,11 +1049,12 @@ impl HostState for MemoryHost<'_> {
         value: &[u8],
     ) -> Result<(), StateError> {
         let at = self.locate(state, key, StateKind::Map)?;
+        let value = self.store.stamp(value.to_vec());
         self.store
             .maps
             .entry(at)
             .or_default()
-            .insert(map_key.to_vec(), value.to_vec());
+            .insert(map_key.to_vec(), value);
         Ok(())
     }
 
@@ -875,12 +1071,12 @@ impl HostState for MemoryHost<'_> {
 
     fn map_contains(&mut self, state: u32, key: u32, map_key: &[u8]) -> Result<bool, StateError> {
         Ok(self
-            .map(state, key)?
+            .map(state, key, Some(map_key))?
             .is_some_and(|map| map.contains_key(map_key)))
     }
 
     fn map_is_empty(&mut self, state: u32, key: u32) -> Result<bool, StateError> {
-        Ok(self.map(state, key)?.is_none_or(BTreeMap::is_empty))
+        Ok(self.map(state, key, None)?.is_none_or(BTreeMap::is_empty))
     }
 
     fn map_clear(&mut self, state: u32, key: u32) -> Result<(), StateError> {
@@ -896,7 +1092,7 @@ impl HostState for MemoryHost<'_> {
         cursor: Option<&[u8]>,
         max: u32,
     ) -> Result<EntryPage, StateError> {
-        Ok(Self::page_of(self.map(state, key)?, cursor, max))
+        self.page(state, key, cursor, max)
     }
 
     fn map_keys(
@@ -906,7 +1102,7 @@ impl HostState for MemoryHost<'_> {
         cursor: Option<&[u8]>,
         max: u32,
     ) -> Result<KeyPage, StateError> {
-        let page = Self::page_of(self.map(state, key)?, cursor, max);
+        let page = self.page(state, key, cursor, max)?;
         Ok(KeyPage {
             keys: page.entries.into_iter().map(|(key, _)| key).collect(),
             next: page.next,
@@ -915,23 +1111,38 @@ impl HostState for MemoryHost<'_> {
 
     fn list_get(&mut self, state: u32, key: u32) -> Result<Vec<Vec<u8>>, StateError> {
         let at = self.locate(state, key, StateKind::List)?;
-        Ok(self.store.lists.get(&at).cloned().unwrap_or_default())
+        let refresh = self.store.refreshes_on_read(state);
+        let now = self.store.now;
+        Ok(self
+            .store
+            .lists
+            .get_mut(&at)
+            .into_iter()
+            .flatten()
+            .map(|item| {
+                if refresh {
+                    item.updated = now;
+                }
+                item.bytes.clone()
+            })
+            .collect())
     }
 
     fn list_add(&mut self, state: u32, key: u32, value: &[u8]) -> Result<(), StateError> {
         let at = self.locate(state, key, StateKind::List)?;
-        self.store.lists.entry(at).or_default().push(value.to_vec());
+        let item = self.store.stamp(value.to_vec());
+        self.store.lists.entry(at).or_default().push(item);
         Ok(())
     }
 
     fn list_add_all(&mut self, state: u32, key: u32, values: &[Vec<u8>]) -> Result<(), StateError> {
         let at = self.locate(state, key, StateKind::List)?;
         if !values.is_empty() {
-            self.store
-                .lists
-                .entry(at)
-                .or_default()
-                .extend_from_slice(values);
+            let items: Vec<Stamped> = values
+                .iter()
+                .map(|value| self.store.stamp(value.clone()))
+                .collect();
+            self.store.lists.entry(at).or_default().extend(items);
         }
         Ok(())
     }
@@ -941,7 +1152,11 @@ impl HostState for MemoryHost<'_> {
         if values.is_empty() {
             self.store.lists.remove(&at);
         } else {
-            self.store.lists.insert(at, values.to_vec());
+            let items = values
+                .iter()
+                .map(|value| self.store.stamp(value.clone()))
+                .collect();
+            self.store.lists.insert(at, items);
         }
         Ok(())
     }
@@ -949,6 +1164,20 @@ impl HostState for MemoryHost<'_> {
     fn list_clear(&mut self, state: u32, key: u32) -> Result<(), StateError> {
         let at = self.locate(state, key, StateKind::List)?;
         self.store.lists.remove(&at);
+        Ok(())
+    }
+
+    fn operator_list_get(&mut self, state: u32) -> Result<Vec<Vec<u8>>, StateError> {
+        self.operator_list(state).map(|list| list.clone())
+    }
+
+    fn operator_list_add(&mut self, state: u32, value: &[u8]) -> Result<(), StateError> {
+        self.operator_list(state)?.push(value.to_vec());
+        Ok(())
+    }
+
+    fn operator_list_update(&mut self, state: u32, values: &[Vec<u8>]) -> Result<(), StateError> {
+        *self.operator_list(state)? = values.to_vec();
         Ok(())
     }
 

@@ -11,7 +11,9 @@ use crate::context::LogLevel;
 use crate::error::{Error, ErrorKind, StateError};
 use crate::host::{EntryPage, HostState, KeyPage};
 use crate::runtime::Runtime;
-use crate::state::{StateDescriptor, StateKind};
+use crate::state::{
+    OperatorStateDescriptor, Redistribution, StateDescriptor, StateKind, TtlConfig, TtlUpdate,
+};
 
 /// The host, reached through the component's imports.
 pub(crate) struct WasmHost;
@@ -115,6 +117,18 @@ impl HostState for WasmHost {
         wit_state::list_clear(state, key).map_err(state_error)
     }
 
+    fn operator_list_get(&mut self, state: u32) -> Result<Vec<Vec<u8>>, StateError> {
+        wit_state::operator_list_get(state).map_err(state_error)
+    }
+
+    fn operator_list_add(&mut self, state: u32, value: &[u8]) -> Result<(), StateError> {
+        wit_state::operator_list_add(state, value).map_err(state_error)
+    }
+
+    fn operator_list_update(&mut self, state: u32, values: &[Vec<u8>]) -> Result<(), StateError> {
+        wit_state::operator_list_update(state, values).map_err(state_error)
+    }
+
     fn log(&mut self, level: LogLevel, key: Option<u32>, message: &str) {
         log(level, key, message);
     }
@@ -150,11 +164,31 @@ fn to_wit(state: StateDescriptor) -> wit_types::StateDescriptor {
             StateKind::List => wit_types::StateKind::List,
         },
         schema_version: state.schema_version,
-        ttl_ms: state.ttl_ms,
+        ttl: state.ttl.map(|ttl| wit_types::TtlConfig {
+            ttl_ms: ttl.ttl_ms,
+            update: match ttl.update {
+                TtlUpdate::OnCreateAndWrite => wit_types::TtlUpdate::OnCreateAndWrite,
+                TtlUpdate::OnReadAndWrite => wit_types::TtlUpdate::OnReadAndWrite,
+            },
+        }),
         codec: state.codec,
     }
 }
 
+fn operator_state_to_wit(state: OperatorStateDescriptor) -> wit_types::OperatorStateDescriptor {
+    wit_types::OperatorStateDescriptor {
+        name: state.name,
+        schema_version: state.schema_version,
+        redistribution: match state.redistribution {
+            Redistribution::EvenSplit => wit_types::Redistribution::EvenSplit,
+            Redistribution::Union => wit_types::Redistribution::Union,
+        },
+        codec: state.codec,
+    }
+}
+
+/// The descriptor `migrate` gets: a keyed state's, or (kind list, named like it) an
+/// operator state's.
 fn from_wit(state: wit_types::StateDescriptor) -> StateDescriptor {
     StateDescriptor {
         name: state.name,
@@ -164,7 +198,13 @@ fn from_wit(state: wit_types::StateDescriptor) -> StateDescriptor {
             wit_types::StateKind::List => StateKind::List,
         },
         schema_version: state.schema_version,
-        ttl_ms: state.ttl_ms,
+        ttl: state.ttl.map(|ttl| TtlConfig {
+            ttl_ms: ttl.ttl_ms,
+            update: match ttl.update {
+                wit_types::TtlUpdate::OnCreateAndWrite => TtlUpdate::OnCreateAndWrite,
+                wit_types::TtlUpdate::OnReadAndWrite => TtlUpdate::OnReadAndWrite,
+            },
+        }),
         codec: state.codec,
     }
 }
@@ -191,20 +231,20 @@ pub fn describe<Op: Operator>() -> wit_types::OperatorInfo {
         name: info.name,
         version: info.version,
         states: info.states.into_iter().map(to_wit).collect(),
+        operator_states: info
+            .operator_states
+            .into_iter()
+            .map(operator_state_to_wit)
+            .collect(),
     }
 }
 
-/// The `init` export. Every error but `unsupported` is reported as `invalid-config`.
+/// The `init` export (see [`Runtime::init`] for which errors are `invalid-config`).
 pub fn init<Op: Operator>(
     runtime: &'static RuntimeCell<Op>,
     config: String,
 ) -> Result<(), wit_types::OperatorError> {
-    with_runtime(runtime, |runtime| {
-        runtime.init(&config).map_err(|error| match error.kind() {
-            ErrorKind::Unsupported => error,
-            _ => Error::invalid_config(error.message()),
-        })
-    })
+    with_runtime(runtime, |runtime| runtime.init(&config, &mut WasmHost))
 }
 
 /// The `process` export.

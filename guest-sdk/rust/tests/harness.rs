@@ -9,7 +9,8 @@
 use eddy_sdk::testing::{Harness, RecordBuilder};
 use eddy_sdk::{
     AggregateFunction, AggregatingState, Context, Error, ErrorKind, ListState, LogLevel, MapState,
-    Operator, Record, ReducingState, StateDescriptor, StateKind, StateRegistry, ValueState,
+    Operator, Record, ReducingState, StateDescriptor, StateKind, StateRegistry, TtlConfig,
+    TtlUpdate, ValueState,
 };
 
 #[derive(Clone, Copy)]
@@ -51,7 +52,11 @@ impl Operator for Probe {
     fn open(states: &mut StateRegistry) -> Self {
         Self {
             text: states.value("text"),
-            map: states.declare("map").schema_version(2).ttl_ms(5).map(),
+            map: states
+                .declare("map")
+                .schema_version(2)
+                .ttl(std::time::Duration::from_millis(5))
+                .map(),
             list: states.list("list"),
             sum: states.reducing("sum", |a: &i64, b: &i64| a + b),
             avg: states.aggregating("avg", Average),
@@ -212,9 +217,16 @@ fn describe_lists_states_in_declaration_order() {
         ]
     );
     assert_eq!(info.states[1].schema_version, 2);
-    assert_eq!(info.states[1].ttl_ms, Some(5));
+    assert_eq!(
+        info.states[1].ttl,
+        Some(TtlConfig {
+            ttl_ms: 5,
+            update: TtlUpdate::OnCreateAndWrite
+        })
+    );
     assert_eq!(info.states[0].schema_version, 1);
-    assert_eq!(info.states[0].ttl_ms, None);
+    assert_eq!(info.states[0].ttl, None);
+    assert!(info.operator_states.is_empty());
 }
 
 #[test]
@@ -474,7 +486,7 @@ fn migrate_is_unsupported_by_default() {
         name: "text".into(),
         kind: StateKind::Value,
         schema_version: 2,
-        ttl_ms: None,
+        ttl: None,
         codec: None,
     };
     let error = Probe::migrate(&state, 1, b"").unwrap_err();

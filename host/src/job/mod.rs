@@ -40,7 +40,7 @@ use crate::metrics::ModuleView;
 use crate::runtime::{CallError, LoadedModule, ModuleError, Prepared, Runtime};
 use crate::state::host::OperatorContext;
 use crate::state::keys::key_group;
-use crate::state::{KeyedState, RegisteredState, StateDb, StateError, WriteOp};
+use crate::state::{KeyedState, OperatorStates, RegisteredState, StateDb, StateError, WriteOp};
 use swap::{JobControl, Request, SavepointRequest, SwapRequest, short};
 use worker::{Drained, FromWorker, SwapTo, ToWorker, Worker};
 
@@ -115,6 +115,7 @@ pub fn restore_savepoint(
         uid: &cfg.operator.uid,
         module_sha256: &module.sha256,
         states: &module.info.states,
+        operator_states: &module.info.operator_states,
         max_key_groups: cfg.state.max_key_groups,
         allow_non_restored,
     };
@@ -345,6 +346,7 @@ impl Job {
         }
         let db = Arc::new(db);
         db.register(&cfg.operator.uid, &module.info.states)?;
+        db.register_operator_states(&cfg.operator.uid, &module.info.operator_states)?;
         if let Some(cp) = &resumed_from {
             if cp.module_sha256 != module.sha256 {
                 tracing::info!(was = %cp.module_sha256, now = %module.sha256,
@@ -460,6 +462,9 @@ impl Job {
         let registered = self
             .db
             .register(&cfg.operator.uid, &self.module.info.states)?;
+        let operator_states = self
+            .db
+            .register_operator_states(&cfg.operator.uid, &self.module.info.operator_states)?;
         let prepared = Arc::new(
             self.runtime
                 .prepare::<OperatorContext>(&self.module, cfg.operator.limits)?,
@@ -508,7 +513,8 @@ impl Job {
         let mut to_workers: Vec<SyncSender<ToWorker>> = Vec::with_capacity(p);
         let mut handles = Vec::with_capacity(p);
         for index in 0..p {
-            let keyed = KeyedState::new(self.db.clone(), registered.clone(), budget);
+            let mut keyed = KeyedState::new(self.db.clone(), registered.clone(), budget);
+            keyed.load_operator_states(&operator_states, index as u32, p as u32)?;
             let mut instance = prepared
                 .instantiate(OperatorContext::new(uid.clone(), keyed))
                 .map_err(|e| JobError::Init(uid.to_string(), e))?;
@@ -527,6 +533,7 @@ impl Job {
                 stats.clone(),
                 cfg.operator.batch_size as usize,
                 key_groups_of(index, p, cfg.state.max_key_groups),
+                p,
             )?;
             let (tx, rx) = mpsc::sync_channel::<ToWorker>(4);
             let ack = ack_tx.clone();
@@ -568,8 +575,10 @@ impl Job {
             misbehaved: None,
             prepared,
             registered,
+            operator_states,
             history,
             swap_pauses: Vec::new(),
+            ttl_cleaned_at: Instant::now(),
             swap_routing_stops: Vec::new(),
             probation_end_pauses: Vec::new(),
             stats: stats.clone(),
@@ -648,6 +657,8 @@ impl Job {
 }
 
 struct Coordinator {
+    /// When expired state was last cleaned up (or the run started).
+    ttl_cleaned_at: Instant,
     /// Timestamps, watermarks, late records.
     wm: watermarks::Watermarks,
     /// The watermark each worker has been given (with a record or on its own).
@@ -674,6 +685,8 @@ struct Coordinator {
     /// The running module, linked, and its states by handle.
     prepared: Arc<Prepared<OperatorContext>>,
     registered: Vec<RegisteredState>,
+    /// The running module's operator states by handle.
+    operator_states: OperatorStates,
     /// The operator's module history (carried in every checkpoint record).
     history: Vec<ModuleRecord>,
     swap_pauses: Vec<Duration>,
@@ -816,7 +829,7 @@ impl Coordinator {
             }
             if self.pending_swap.is_none() && self.pending_savepoint.is_none() {
                 match self.swaps.try_recv() {
-                    Ok(Request::Swap(req)) => self.pending_swap = Some(req),
+                    Ok(Request::Swap(req)) => self.pending_swap = Some(*req),
                     Ok(Request::Savepoint(req)) if req.stop => {
                         if self.final_savepoint.is_none() {
                             self.final_savepoint = Some(req);
@@ -930,6 +943,7 @@ impl Coordinator {
         let to = Arc::new(SwapTo {
             prepared: req.prepared.clone(),
             registered: req.registered.clone(),
+            operator_states: req.operator_states.clone(),
             migrations,
             probation: Some((
                 Arc::new(std::sync::atomic::AtomicU64::new(0)),
@@ -939,6 +953,7 @@ impl Coordinator {
         let old = Arc::new(SwapTo {
             prepared: self.prepared.clone(),
             registered: self.registered.clone(),
+            operator_states: self.operator_states.clone(),
             migrations: Vec::new(),
             probation: None,
         });
@@ -977,6 +992,7 @@ impl Coordinator {
         let old_module = std::mem::replace(&mut self.job.module, req.module);
         self.prepared = req.prepared;
         self.registered = req.registered;
+        self.operator_states = req.operator_states;
         let m = &self.job.module;
         self.history.push(module_record(
             m,
@@ -1075,6 +1091,7 @@ impl Coordinator {
         let failed = std::mem::replace(&mut self.job.module, p.old_module);
         self.prepared = p.old.prepared.clone();
         self.registered = p.old.registered.clone();
+        self.operator_states = p.old.operator_states.clone();
         let m = &self.job.module;
         let why = format!("module {} {reason}", short(&failed.sha256));
         self.history.push(module_record(
@@ -1309,6 +1326,7 @@ impl Coordinator {
             operator_uid: self.job.cfg.operator.uid.clone(),
             module_sha256: self.job.module.sha256.clone(),
             states: self.job.module.info.states.clone(),
+            operator_states: self.job.module.info.operator_states.clone(),
             positions: self
                 .streams
                 .iter()
@@ -1332,6 +1350,13 @@ impl Coordinator {
             && id.is_multiple_of(u64::from(state.retain_every)))
         .then(|| (state.retained_dir(), state.retained_checkpoints));
         let retained = retain.is_some();
+        // The background cleanup of expired state: a compaction (whose filter drops
+        // expired values) after this commit, on the committer thread.
+        let clean_ttl =
+            self.job.db.has_ttl() && self.ttl_cleaned_at.elapsed() >= state.ttl_cleanup_interval;
+        if clean_ttl {
+            self.ttl_cleaned_at = Instant::now();
+        }
         // A savepoint asked for at this checkpoint: written from a RocksDB checkpoint (hard
         // links) taken right after the commit, before any later commit can change it.
         let snapshot = self.savepoint_at_next.take().map(|req| {
@@ -1377,6 +1402,16 @@ impl Coordinator {
                 }
                 if let Some((req, copy)) = snapshot {
                     write_savepoint_from_copy(&db, req, copy);
+                }
+                if clean_ttl {
+                    let (t, before) = (Instant::now(), db.approximate_size());
+                    db.compact_all();
+                    tracing::info!(
+                        ms = t.elapsed().as_secs_f64() * 1e3,
+                        bytes_before = before,
+                        bytes_after = db.approximate_size(),
+                        "expired state cleaned up"
+                    );
                 }
                 Ok(Committed {
                     took: t.elapsed(),

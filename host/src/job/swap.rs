@@ -38,7 +38,7 @@ use crate::config::Limits;
 use crate::metrics::Stats;
 use crate::runtime::{LoadedModule, NoState, Prepared, Runtime};
 use crate::state::host::OperatorContext;
-use crate::state::{Descriptor, RegisteredState, StateDb};
+use crate::state::{Descriptor, OperatorStates, RegisteredState, StateDb};
 
 /// Longest a swap request waits for the job to reach a barrier.
 const ANSWER_WITHIN: Duration = Duration::from_secs(120);
@@ -51,6 +51,8 @@ pub struct SwapRequest {
     pub prepared: Arc<Prepared<OperatorContext>>,
     /// Its states, by handle.
     pub registered: Vec<RegisteredState>,
+    /// Its operator states, by handle.
+    pub operator_states: OperatorStates,
     /// Who asked.
     pub requested_by: Option<String>,
     /// Where the outcome goes.
@@ -70,7 +72,7 @@ pub struct SavepointRequest {
 /// What the admin API asks of the coordinator.
 pub enum Request {
     /// A validated swap.
-    Swap(SwapRequest),
+    Swap(Box<SwapRequest>),
     /// A savepoint.
     Savepoint(SavepointRequest),
 }
@@ -191,6 +193,10 @@ impl JobControl {
             .db
             .register_migrating(&self.uid, &module.info.states)
             .map_err(|e| e.to_string())?;
+        let operator_states = self
+            .db
+            .register_operator_states(&self.uid, &module.info.operator_states)
+            .map_err(|e| e.to_string())?;
         let prepared = Arc::new(
             self.runtime
                 .prepare::<OperatorContext>(&module, self.limits)
@@ -198,13 +204,14 @@ impl JobControl {
         );
         let (reply, answer) = mpsc::channel();
         self.tx
-            .send(Request::Swap(SwapRequest {
+            .send(Request::Swap(Box::new(SwapRequest {
                 module,
                 prepared,
                 registered,
+                operator_states,
                 requested_by,
                 reply,
-            }))
+            })))
             .map_err(|_| "the job is stopping".to_string())?;
         answer.recv_timeout(ANSWER_WITHIN).map_err(|e| match e {
             mpsc::RecvTimeoutError::Timeout => format!(
@@ -301,7 +308,7 @@ mod tests {
             name: name.into(),
             kind,
             schema_version: v,
-            ttl_ms: None,
+            ttl: None,
             codec: None,
         }
     }

@@ -22,7 +22,7 @@ use crate::runtime::batch::{self, Encoder};
 use crate::runtime::{CallError, Instance, Prepared};
 use crate::state::host::OperatorContext;
 use crate::state::timers::{self, Fired, Timers};
-use crate::state::{RegisteredState, StateKind, WriteOp};
+use crate::state::{OperatorStates, RegisteredState, StateKind, WriteOp};
 
 /// Messages from the coordinator to a worker, in stream order.
 #[derive(Debug)]
@@ -65,6 +65,8 @@ pub struct SwapTo {
     pub prepared: Arc<Prepared<OperatorContext>>,
     /// Its states, by handle.
     pub registered: Vec<RegisteredState>,
+    /// Its operator states, by handle.
+    pub operator_states: OperatorStates,
     /// States whose values the new module migrates before it processes a record.
     pub migrations: Vec<Migration>,
     /// For a swap: the failed calls so far over all workers, and how many are allowed.
@@ -178,6 +180,8 @@ pub struct Worker {
     pub batch_size: usize,
     /// The key groups this worker owns (the coordinator routes their records here).
     pub key_groups: std::ops::Range<u32>,
+    /// How many workers the job has.
+    pub workers: usize,
     encoder: Encoder,
     value_handles: Vec<u32>,
     is_value: Vec<bool>,
@@ -347,6 +351,7 @@ impl Worker {
         stats: Arc<Stats>,
         batch_size: usize,
         key_groups: std::ops::Range<u32>,
+        workers: usize,
     ) -> Result<Worker, JobError> {
         let mut instance = instance;
         let timers = Timers::load(&instance.host().keyed, key_groups.clone())
@@ -363,6 +368,7 @@ impl Worker {
             stats,
             batch_size: batch_size.max(1),
             key_groups,
+            workers,
             encoder: Encoder::default(),
             value_handles: Vec::new(),
             is_value: Vec::new(),
@@ -421,11 +427,18 @@ impl Worker {
         let mut host = old.into_host();
         host.keys.clear();
         let old_states = host.keyed.states().to_vec();
-        let result = match host.keyed.remap(to.registered.clone()) {
-            Err(id) => Err((
-                format!("state id {id} is not among the new module's states"),
-                Box::new(host),
-            )),
+        let old_operator_states = host.keyed.operator_states();
+        let (worker, workers) = (self.index as u32, self.workers as u32);
+        let result = match host
+            .keyed
+            .remap(to.registered.clone())
+            .map_err(|id| format!("state id {id} is not among the new module's states"))
+            .and_then(|()| {
+                host.keyed
+                    .load_operator_states(&to.operator_states, worker, workers)
+                    .map_err(|e| format!("cannot read the operator state: {e}"))
+            }) {
+            Err(why) => Err((why, Box::new(host))),
             Ok(()) => self
                 .build(&to.prepared, host)
                 .and_then(|inst| migrate(inst, &to.migrations, self.key_groups.clone())),
@@ -444,7 +457,11 @@ impl Worker {
             }
             Err((why, mut host)) => {
                 // Back to the module that ran: no record was processed in between.
-                let back = host.keyed.remap(old_states);
+                let back = host.keyed.remap(old_states).and_then(|()| {
+                    host.keyed
+                        .load_operator_states(&old_operator_states, worker, workers)
+                        .map_err(|_| 0)
+                });
                 let restored = match back {
                     Ok(()) => self.build(&self.prepared, *host).map_err(|(e, _)| e),
                     Err(id) => Err(format!("state id {id} cannot be mapped back")),
@@ -476,6 +493,9 @@ impl Worker {
         let mut host = old.into_host();
         host.keys.clear();
         host.keyed.reset(to.registered.clone());
+        host.keyed
+            .load_operator_states(&to.operator_states, self.index as u32, self.workers as u32)
+            .map_err(|e| JobError::Worker(format!("cannot read the operator state: {e}")))?;
         // The timers are back to the last checkpoint's, as the rest of the state.
         self.timers = Timers::load(&host.keyed, self.key_groups.clone())
             .map_err(|e| JobError::Worker(format!("cannot read the timers: {e}")))?;
@@ -994,7 +1014,9 @@ impl Worker {
         }
         let n_keys = host.keys.len() as u32;
         let enc = &mut self.encoder;
-        enc.start(now_ms());
+        let now = now_ms();
+        host.keyed.set_now(now);
+        enc.start(now);
         enc.u32(n_keys);
         for k in 0..n_keys {
             enc.bytes(host.keys.get(k).unwrap_or_default());

@@ -24,20 +24,23 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 pub use bindings::eddy::operator::log::{Host as LogHost, Level};
 pub use bindings::eddy::operator::state::{EntryPage, Host as StateHost, KeyPage};
 pub use bindings::eddy::operator::types::{
-    Host as TypesHost, OperatorError, StateDescriptor, StateError as GuestStateError,
-    StateKind as GuestStateKind,
+    Host as TypesHost, OperatorError, Redistribution as GuestRedistribution, StateDescriptor,
+    StateError as GuestStateError, StateKind as GuestStateKind, TtlConfig as GuestTtlConfig,
+    TtlUpdate as GuestTtlUpdate,
 };
 use bindings::{OperatorWorld, OperatorWorldPre};
 
 use crate::config::Limits;
-use crate::state::{Descriptor, StateKind};
+use crate::state::{
+    Descriptor, OperatorStateDescriptor, Redistribution, StateKind, Ttl, TtlUpdate,
+};
 
 /// The WIT package version this host implements; components must export
-/// `eddy:operator/operator@0.3.x`.
-pub const WIT_VERSION: &str = "0.3.0";
+/// `eddy:operator/operator@0.4.x`.
+pub const WIT_VERSION: &str = "0.4.0";
 
 /// The export an operator component must have.
-pub const OPERATOR_EXPORT: &str = "eddy:operator/operator@0.3.0";
+pub const OPERATOR_EXPORT: &str = "eddy:operator/operator@0.4.0";
 
 /// The prefix of the names of the states the host keeps for an operator (its timers);
 /// operators may not declare a state with it.
@@ -107,6 +110,8 @@ pub struct OperatorInfo {
     pub states: Vec<Descriptor>,
     /// How many of `states` the operator declared.
     pub guest_states: usize,
+    /// Non-keyed operator states, in handle order.
+    pub operator_states: Vec<OperatorStateDescriptor>,
 }
 
 /// The data of one store: WASI (deny-all), limits, and the host side of the imports.
@@ -258,7 +263,7 @@ impl Runtime {
         let exports: Vec<&str> = ty.exports(&self.engine).map(|(n, _)| n).collect();
         if !exports
             .iter()
-            .any(|name| name.starts_with("eddy:operator/operator@0.3."))
+            .any(|name| name.starts_with("eddy:operator/operator@0.4."))
         {
             return Err(invalid(format!(
                 "exports no {OPERATOR_EXPORT_PATTERN} (it exports: {}); build it against wit/ of this eddy (package eddy:operator@{WIT_VERSION})",
@@ -279,6 +284,7 @@ impl Runtime {
                 version: String::new(),
                 states: Vec::new(),
                 guest_states: 0,
+                operator_states: Vec::new(),
             },
             world,
         };
@@ -371,7 +377,7 @@ impl Runtime {
     }
 }
 
-const OPERATOR_EXPORT_PATTERN: &str = "eddy:operator/operator@0.3.x";
+const OPERATOR_EXPORT_PATTERN: &str = "eddy:operator/operator@0.4.x";
 
 fn describe_world(engine: &Engine, component: &Component) -> Vec<String> {
     let ty = component.component_type();
@@ -384,30 +390,41 @@ fn describe_world(engine: &Engine, component: &Component) -> Vec<String> {
 }
 
 fn validate_info(info: &OperatorInfo) -> Result<(), String> {
-    if info.states.len() > 4096 {
+    if info.states.len() + info.operator_states.len() > 4096 {
         return Err(format!(
             "declares {} states in `describe`; the limit is 4096",
-            info.states.len()
+            info.states.len() + info.operator_states.len()
         ));
     }
     let mut names = std::collections::HashSet::new();
-    for s in &info.states {
-        if s.name.is_empty() || s.name.len() > 256 {
+    let all = info
+        .states
+        .iter()
+        .map(|s| (&s.name, s.ttl))
+        .chain(info.operator_states.iter().map(|s| (&s.name, None)));
+    for (name, ttl) in all {
+        if ttl.is_some_and(|t| t.ttl_ms == 0) {
+            return Err(format!(
+                "declares state `{}` with a TTL of 0 ms in `describe`; give it a positive TTL or none",
+                name
+            ));
+        }
+        if name.is_empty() || name.len() > 256 {
             return Err(format!(
                 "declares a state named {:?} in `describe`; names must be 1 to 256 bytes",
-                s.name
+                name
             ));
         }
-        if s.name.starts_with(HOST_STATE_PREFIX) {
+        if name.starts_with(HOST_STATE_PREFIX) {
             return Err(format!(
                 "declares state `{}` in `describe`; names starting with `{HOST_STATE_PREFIX}` are kept for the host's own state (timers): rename it",
-                s.name
+                name
             ));
         }
-        if !names.insert(s.name.as_str()) {
+        if !names.insert(name.as_str()) {
             return Err(format!(
-                "declares state `{}` twice in `describe`; state names must be unique",
-                s.name
+                "declares state `{}` twice in `describe`; state names must be unique among keyed and operator states",
+                name
             ));
         }
     }
@@ -551,7 +568,26 @@ impl<C: OperatorHost> Instance<C> {
                         GuestStateKind::List => StateKind::List,
                     },
                     schema_version: s.schema_version,
-                    ttl_ms: s.ttl_ms,
+                    ttl: s.ttl.map(|t| Ttl {
+                        ttl_ms: t.ttl_ms,
+                        update: match t.update {
+                            GuestTtlUpdate::OnCreateAndWrite => TtlUpdate::OnCreateAndWrite,
+                            GuestTtlUpdate::OnReadAndWrite => TtlUpdate::OnReadAndWrite,
+                        },
+                    }),
+                    codec: s.codec,
+                })
+                .collect(),
+            operator_states: info
+                .operator_states
+                .into_iter()
+                .map(|s| OperatorStateDescriptor {
+                    name: s.name,
+                    schema_version: s.schema_version,
+                    redistribution: match s.redistribution {
+                        GuestRedistribution::EvenSplit => Redistribution::EvenSplit,
+                        GuestRedistribution::Union => Redistribution::Union,
+                    },
                     codec: s.codec,
                 })
                 .collect(),
@@ -605,7 +641,13 @@ impl<C: OperatorHost> Instance<C> {
                 StateKind::List => GuestStateKind::List,
             },
             schema_version: state.schema_version,
-            ttl_ms: state.ttl_ms,
+            ttl: state.ttl.map(|t| GuestTtlConfig {
+                ttl_ms: t.ttl_ms,
+                update: match t.update {
+                    TtlUpdate::OnCreateAndWrite => GuestTtlUpdate::OnCreateAndWrite,
+                    TtlUpdate::OnReadAndWrite => GuestTtlUpdate::OnReadAndWrite,
+                },
+            }),
             codec: state.codec.clone(),
         };
         self.world
@@ -651,6 +693,20 @@ macro_rules! no_key_outside_a_batch {
                     Ok(Err(GuestStateError::BadKey(key)))
                 }
             )*
+            // Operator state is not keyed: an instance without state (a swap's `init`
+            // probe) sees empty lists, and its changes go nowhere.
+            fn operator_list_get(&mut self, _state: u32)
+                -> wasmtime::Result<Result<Vec<Vec<u8>>, GuestStateError>> {
+                Ok(Ok(Vec::new()))
+            }
+            fn operator_list_add(&mut self, _state: u32, _value: Vec<u8>)
+                -> wasmtime::Result<Result<(), GuestStateError>> {
+                Ok(Ok(()))
+            }
+            fn operator_list_update(&mut self, _state: u32, _values: Vec<Vec<u8>>)
+                -> wasmtime::Result<Result<(), GuestStateError>> {
+                Ok(Ok(()))
+            }
         }
     };
 }

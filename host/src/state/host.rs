@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::keyed::{KeyedError, KeyedState};
+use super::keyed::{KeyedError, KeyedState, ListOp};
 use crate::runtime::{
     EntryPage, GuestStateError, HostFailure, KeyPage, Level, LogHost, StateHost, TypesHost,
 };
@@ -180,22 +180,53 @@ impl StateHost for OperatorContext {
         if let Some(e) = too_large(value.len()) {
             return Ok(Err(e));
         }
-        self.with_key(s, k, |st, key| st.list_change(s, key, |l| l.push(value)))
+        self.with_key(s, k, |st, key| st.list_change(s, key, ListOp::Add(value)))
     }
     fn list_add_all(&mut self, s: u32, k: u32, values: Vec<Vec<u8>>) -> GuestResult<()> {
         if let Some(e) = too_large(values.iter().map(Vec::len).sum()) {
             return Ok(Err(e));
         }
-        self.with_key(s, k, |st, key| st.list_change(s, key, |l| l.extend(values)))
+        self.with_key(s, k, |st, key| {
+            st.list_change(s, key, ListOp::AddAll(values))
+        })
     }
     fn list_update(&mut self, s: u32, k: u32, values: Vec<Vec<u8>>) -> GuestResult<()> {
         if let Some(e) = too_large(values.iter().map(Vec::len).sum()) {
             return Ok(Err(e));
         }
-        self.with_key(s, k, |st, key| st.list_change(s, key, |l| *l = values))
+        self.with_key(s, k, |st, key| {
+            st.list_change(s, key, ListOp::Update(values))
+        })
     }
     fn list_clear(&mut self, s: u32, k: u32) -> GuestResult<()> {
-        self.with_key(s, k, |st, key| st.list_change(s, key, Vec::clear))
+        self.with_key(s, k, |st, key| {
+            st.list_change(s, key, ListOp::Update(Vec::new()))
+        })
+    }
+    fn operator_list_get(&mut self, s: u32) -> GuestResult<Vec<Vec<u8>>> {
+        Ok(self
+            .keyed
+            .operator_list(s)
+            .map(<[Vec<u8>]>::to_vec)
+            .map_err(|h| GuestStateError::BadHandle(h.0)))
+    }
+    fn operator_list_add(&mut self, s: u32, value: Vec<u8>) -> GuestResult<()> {
+        if let Some(e) = too_large(value.len()) {
+            return Ok(Err(e));
+        }
+        Ok(self
+            .keyed
+            .operator_change(s, ListOp::Add(value))
+            .map_err(|h| GuestStateError::BadHandle(h.0)))
+    }
+    fn operator_list_update(&mut self, s: u32, values: Vec<Vec<u8>>) -> GuestResult<()> {
+        if let Some(e) = too_large(values.iter().map(Vec::len).sum()) {
+            return Ok(Err(e));
+        }
+        Ok(self
+            .keyed
+            .operator_change(s, ListOp::Update(values))
+            .map_err(|h| GuestStateError::BadHandle(h.0)))
     }
 }
 

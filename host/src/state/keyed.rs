@@ -23,7 +23,10 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 
 use super::keys::{self, StateId};
-use super::{RegisteredState, StateDb, StateError, StateKind, WriteOp};
+use super::{
+    OperatorStates, Redistribution, RegisteredState, StateDb, StateError, StateKind, Ttl,
+    TtlUpdate, WriteOp, stamp,
+};
 
 type Map<V> = HashMap<Box<[u8]>, V, RandomState>;
 
@@ -63,6 +66,66 @@ struct ListSlot {
     /// The epoch in which the entry last changed (0: clean).
     dirty: u64,
     referenced: bool,
+}
+
+/// The operator (non-keyed) state of one worker: one list per declared state.
+#[derive(Debug, Default)]
+struct OperatorLists {
+    /// This worker's index: the row of table `0x05` it writes.
+    worker: u32,
+    /// The job's worker count: rows at and above it are stale after a rescale.
+    workers: u32,
+    /// Per handle (index in `operator-info.operator-states`).
+    lists: Vec<OperatorList>,
+    /// Lists as they were before the current call first changed them.
+    undo: Vec<(usize, Vec<Vec<u8>>)>,
+}
+
+#[derive(Debug)]
+struct OperatorList {
+    id: StateId,
+    how: Redistribution,
+    items: Vec<Vec<u8>>,
+    /// Changed since the last drain (or loaded, and not written as this worker's row yet).
+    dirty: bool,
+    /// Loaded at a start: the first drain also deletes the rows of workers that no longer
+    /// exist (worker 0 does).
+    fresh: bool,
+}
+
+/// The items worker `worker` of `workers` starts with, from the rows every worker wrote
+/// at the last checkpoint (index = writer): Flink's redistribution of operator list state.
+pub fn redistribute(
+    rows: Vec<Vec<Vec<u8>>>,
+    how: Redistribution,
+    worker: u32,
+    workers: u32,
+) -> Vec<Vec<u8>> {
+    let (worker, workers) = (worker as usize, workers.max(1) as usize);
+    match how {
+        Redistribution::Union => rows.concat(),
+        Redistribution::EvenSplit if rows.len() == workers => {
+            rows.into_iter().nth(worker).unwrap_or_default()
+        }
+        Redistribution::EvenSplit => {
+            let all = rows.concat();
+            let (q, r) = (all.len() / workers, all.len() % workers);
+            let start = worker * q + worker.min(r);
+            let len = q + usize::from(worker < r);
+            all.into_iter().skip(start).take(len).collect()
+        }
+    }
+}
+
+/// A change to a list.
+#[derive(Debug)]
+pub enum ListOp {
+    /// Append an item.
+    Add(Vec<u8>),
+    /// Append items.
+    AddAll(Vec<Vec<u8>>),
+    /// Replace the list (empty: clear it).
+    Update(Vec<Vec<u8>>),
 }
 
 /// What to put back on rollback.
@@ -117,6 +180,23 @@ pub struct KeyedState {
     drain_list: Vec<(u32, Box<[u8]>)>,
     /// Writes drained so far, including copies made on write.
     drain_out: Vec<WriteOp>,
+    /// Processing time (ms) of the call being made: what TTL stamps and expiry use.
+    now: i64,
+    /// The worker's operator (non-keyed) state.
+    operator: OperatorLists,
+}
+
+/// The operator's bytes of a stored value, or None when it is absent or expired (a state
+/// with a TTL stores a [`stamp`] before them).
+fn live(ttl: Option<Ttl>, now: i64, raw: Option<&[u8]>) -> Option<&[u8]> {
+    let raw = raw?;
+    match ttl {
+        None => Some(raw),
+        Some(t) => match stamp::split(raw) {
+            Some((at, user)) if !t.expired(at, now) => Some(user),
+            _ => None,
+        },
+    }
 }
 
 /// Whether a slot dirty in epoch `dirty` still waits for the active drain.
@@ -222,7 +302,34 @@ impl KeyedState {
             dirty_keys: Vec::new(),
             drain_list: Vec::new(),
             drain_out: Vec::new(),
+            now: super::wall_clock_ms(),
+            operator: OperatorLists::default(),
         }
+    }
+
+    /// Sets the processing time (ms) that TTL stamps and expiry checks use until the next
+    /// call: the worker sets it once per operator call.
+    pub fn set_now(&mut self, now: i64) {
+        self.now = now;
+    }
+
+    /// The time to live of state `handle`, if it has one.
+    fn ttl(&self, handle: u32) -> Option<Ttl> {
+        self.states.get(handle as usize).and_then(|s| s.ttl)
+    }
+
+    /// `value` as stored for state `handle`: stamped with the current time under a TTL.
+    fn stored<'a>(&self, handle: u32, value: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        match self.ttl(handle) {
+            Some(_) => std::borrow::Cow::Owned(stamp::put(self.now, value)),
+            None => std::borrow::Cow::Borrowed(value),
+        }
+    }
+
+    /// Whether a read of state `handle` restarts its values' TTL.
+    fn read_refreshes(&self, handle: u32) -> bool {
+        self.ttl(handle)
+            .is_some_and(|t| t.update == TtlUpdate::OnReadAndWrite)
     }
 
     /// Before a change to an entry: if the active drain still waits for it, its content
@@ -342,6 +449,8 @@ impl KeyedState {
         self.lists = (0..n).map(|_| Map::default()).collect();
         self.states = states;
         self.undo.clear();
+        self.operator.lists.clear();
+        self.operator.undo.clear();
         self.in_call = false;
         self.bytes = 0;
         self.dirty_keys.clear();
@@ -374,17 +483,24 @@ impl KeyedState {
     /// Starts undo-logging (one `process` call).
     pub fn begin(&mut self) {
         self.undo.clear();
+        self.operator.undo.clear();
         self.in_call = true;
     }
 
     /// Keeps every change since [`begin`](Self::begin).
     pub fn commit(&mut self) {
         self.undo.clear();
+        self.operator.undo.clear();
         self.in_call = false;
     }
 
     /// Undoes every change since [`begin`](Self::begin), newest first.
     pub fn rollback(&mut self) {
+        for (h, items) in std::mem::take(&mut self.operator.undo) {
+            if let Some(l) = self.operator.lists.get_mut(h) {
+                l.items = items;
+            }
+        }
         while let Some(u) = self.undo.pop() {
             match u {
                 Undo::Value { handle, key, prev } => {
@@ -458,10 +574,11 @@ impl KeyedState {
         f: impl FnOnce(Option<&[u8]>) -> R,
     ) -> Result<R, KeyedError> {
         let id = self.check(handle, StateKind::Value)?;
+        let (ttl, now) = (self.ttl(handle), self.now);
         let map = &mut self.values[handle as usize];
         if let Some(slot) = map.get_mut(key) {
             slot.referenced = true;
-            return Ok(f(slot.value.as_deref()));
+            return Ok(f(live(ttl, now, slot.value.as_deref())));
         }
         let kg = keys::key_group(key, self.max_key_groups);
         keys::value_key(&mut self.scratch, kg, id, key);
@@ -472,10 +589,11 @@ impl KeyedState {
             dirty: 0,
             referenced: true,
         });
-        Ok(f(slot.value.as_deref()))
+        Ok(f(live(ttl, now, slot.value.as_deref())))
     }
 
-    /// Sets (`Some`) or clears (`None`) the value of `key` in value state `handle`.
+    /// Sets (`Some`) or clears (`None`) the value of `key` in value state `handle` (under
+    /// a TTL, stamped with the current time).
     pub fn value_put(
         &mut self,
         handle: u32,
@@ -483,6 +601,17 @@ impl KeyedState {
         value: Option<&[u8]>,
     ) -> Result<(), KeyedError> {
         self.check(handle, StateKind::Value)?;
+        let stored = value.map(|v| self.stored(handle, v));
+        self.value_put_raw(handle, key, stored.as_deref())
+    }
+
+    /// Sets the stored bytes (stamp included) of `key` in value state `handle`.
+    fn value_put_raw(
+        &mut self,
+        handle: u32,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), KeyedError> {
         self.copy_on_write(handle, key);
         let (epoch, dirty_keys) = (self.epoch, &mut self.dirty_keys);
         let map = &mut self.values[handle as usize];
@@ -542,8 +671,27 @@ impl KeyedState {
         map.get_mut(key).unwrap()
     }
 
-    /// The value under `map_key` of `key`'s map.
+    /// The value under `map_key` of `key`'s map (a read: under a TTL that reads restart,
+    /// the entry's TTL restarts).
     pub fn map_get(
+        &mut self,
+        handle: u32,
+        key: &[u8],
+        map_key: &[u8],
+    ) -> Result<Option<Vec<u8>>, KeyedError> {
+        let raw = self.map_get_raw(handle, key, map_key)?;
+        let (ttl, now) = (self.ttl(handle), self.now);
+        let value = live(ttl, now, raw.as_deref()).map(<[u8]>::to_vec);
+        if let Some(v) = &value
+            && self.read_refreshes(handle)
+        {
+            self.map_put(handle, key, map_key, Some(v))?;
+        }
+        Ok(value)
+    }
+
+    /// The stored bytes under `map_key` of `key`'s map, expired or not.
+    fn map_get_raw(
         &mut self,
         handle: u32,
         key: &[u8],
@@ -564,8 +712,22 @@ impl KeyedState {
         Ok(self.db.get_with(&self.scratch, |v| v.map(<[u8]>::to_vec))?)
     }
 
-    /// Puts (`Some`) or removes (`None`) `map_key` in `key`'s map.
+    /// Puts (`Some`) or removes (`None`) `map_key` in `key`'s map (under a TTL, stamped
+    /// with the current time).
     pub fn map_put(
+        &mut self,
+        handle: u32,
+        key: &[u8],
+        map_key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), KeyedError> {
+        self.check(handle, StateKind::Map)?;
+        let stored = value.map(|v| self.stored(handle, v));
+        self.map_put_raw(handle, key, map_key, stored.as_deref())
+    }
+
+    /// Puts or removes the stored bytes (stamp included) under `map_key`.
+    fn map_put_raw(
         &mut self,
         handle: u32,
         key: &[u8],
@@ -608,7 +770,7 @@ impl KeyedState {
         Ok(())
     }
 
-    /// Whether `key`'s map holds `map_key`.
+    /// Whether `key`'s map holds `map_key` (a read, as [`map_get`](Self::map_get)).
     pub fn map_contains(
         &mut self,
         handle: u32,
@@ -651,7 +813,8 @@ impl KeyedState {
     }
 
     /// Up to `max` entries of `key`'s map in map-key byte order, strictly after `after`
-    /// (from the start when `None`), and whether more follow.
+    /// (from the start when `None`), and whether more follow. Expired entries are left
+    /// out; under a TTL that reads restart, the entries returned restart theirs.
     pub fn map_page(
         &mut self,
         handle: u32,
@@ -659,7 +822,31 @@ impl KeyedState {
         after: Option<&[u8]>,
         max: usize,
     ) -> Result<MapPage, KeyedError> {
+        let (mut page, more) = self.map_page_raw(handle, key, after, max)?;
+        if self.ttl(handle).is_some() {
+            let refresh = self.read_refreshes(handle);
+            for (mk, v) in &mut page {
+                v.drain(..stamp::LEN);
+                if refresh {
+                    self.map_put(handle, key, mk, Some(v))?;
+                }
+            }
+        }
+        Ok((page, more))
+    }
+
+    /// As [`map_page`](Self::map_page), with the stored bytes (stamps included) of the
+    /// live entries.
+    fn map_page_raw(
+        &mut self,
+        handle: u32,
+        key: &[u8],
+        after: Option<&[u8]>,
+        max: usize,
+    ) -> Result<MapPage, KeyedError> {
         let id = self.check(handle, StateKind::Map)?;
+        let (ttl, now) = (self.ttl(handle), self.now);
+        let alive = |raw: &[u8]| live(ttl, now, Some(raw)).is_some();
         let want = max.max(1);
         let kg = self.kg(key);
         let empty = MapSlot::default();
@@ -680,15 +867,18 @@ impl KeyedState {
             }
             let plen = prefix.len();
             // Entries removed in the overlay do not count toward the page; keep reading.
-            let mut live = 0usize;
+            let mut found = 0usize;
             self.db.scan_prefix(&prefix, &start, |k, v| {
                 let mk = &k[plen..];
                 let shadowed = slot.overlay.contains_key(mk);
+                if !shadowed && !alive(v) {
+                    return true;
+                }
                 from_db.push((mk.to_vec(), v.to_vec()));
                 if !shadowed {
-                    live += 1;
+                    found += 1;
                 }
-                live <= want
+                found <= want
             })?;
         }
         let mut overlay = slot
@@ -712,8 +902,8 @@ impl KeyedState {
                     db_iter.next();
                 }
                 match ov {
-                    Some(v) => (ok.clone(), v.clone()),
-                    None => continue,
+                    Some(v) if alive(v) => (ok.clone(), v.clone()),
+                    _ => continue,
                 }
             } else {
                 let Some(e) = db_iter.next() else { break };
@@ -727,9 +917,9 @@ impl KeyedState {
         Ok((out, false))
     }
 
-    /// Whether `key`'s map has no entries.
+    /// Whether `key`'s map has no live entries.
     pub fn map_is_empty(&mut self, handle: u32, key: &[u8]) -> Result<bool, KeyedError> {
-        Ok(self.map_page(handle, key, None, 1)?.0.is_empty())
+        Ok(self.map_page_raw(handle, key, None, 1)?.0.is_empty())
     }
 
     // ---- list state -----------------------------------------------------------------------
@@ -764,13 +954,63 @@ impl KeyedState {
         Ok(slot)
     }
 
-    /// The items of `key`'s list.
+    /// The items of `key`'s list (under a TTL, the live ones; when reads restart the TTL,
+    /// they restart theirs).
     pub fn list_get(&mut self, handle: u32, key: &[u8]) -> Result<Vec<Vec<u8>>, KeyedError> {
-        Ok(self.list_slot(handle, key)?.items.clone())
+        let (ttl, now) = (self.ttl(handle), self.now);
+        let items = &self.list_slot(handle, key)?.items;
+        if ttl.is_none() {
+            return Ok(items.clone());
+        }
+        let live_items: Vec<Vec<u8>> = items
+            .iter()
+            .filter_map(|i| live(ttl, now, Some(i)).map(<[u8]>::to_vec))
+            .collect();
+        if self.read_refreshes(handle) && !live_items.is_empty() {
+            self.list_change(handle, key, ListOp::Update(live_items.clone()))?;
+        }
+        Ok(live_items)
     }
 
-    /// Changes `key`'s list with `f` (undo-logged).
-    pub fn list_change(
+    /// Changes `key`'s list (undo-logged). Under a TTL, new items are stamped with the
+    /// current time, and the expired items go with the change.
+    pub fn list_change(&mut self, handle: u32, key: &[u8], op: ListOp) -> Result<(), KeyedError> {
+        let (ttl, now) = (self.ttl(handle), self.now);
+        let stamped = |items: Vec<Vec<u8>>| -> Vec<Vec<u8>> {
+            match ttl {
+                None => items,
+                Some(_) => items.iter().map(|i| stamp::put(now, i)).collect(),
+            }
+        };
+        let keep_live = move |l: &mut Vec<Vec<u8>>| {
+            if ttl.is_some() {
+                l.retain(|i| live(ttl, now, Some(i)).is_some());
+            }
+        };
+        match op {
+            ListOp::Add(item) => {
+                let item = stamped(vec![item]);
+                self.list_change_raw(handle, key, |l| {
+                    keep_live(l);
+                    l.extend(item);
+                })
+            }
+            ListOp::AddAll(items) => {
+                let items = stamped(items);
+                self.list_change_raw(handle, key, |l| {
+                    keep_live(l);
+                    l.extend(items);
+                })
+            }
+            ListOp::Update(items) => {
+                let items = stamped(items);
+                self.list_change_raw(handle, key, |l| *l = items)
+            }
+        }
+    }
+
+    /// Changes the stored items (stamps included) of `key`'s list with `f` (undo-logged).
+    fn list_change_raw(
         &mut self,
         handle: u32,
         key: &[u8],
@@ -804,6 +1044,78 @@ impl KeyedState {
             });
         }
         self.bytes = (self.bytes + after).saturating_sub(before);
+        Ok(())
+    }
+
+    // ---- operator state --------------------------------------------------------------------
+
+    /// Takes the operator states `states` (id and redistribution, by handle) of worker
+    /// `worker` of `workers`: a list already held (same id) stays, the others start as
+    /// [`redistribute`] makes them from the rows of the last checkpoint. Called at a start,
+    /// after [`reset`](Self::reset) (which forgets the lists) and at a swap.
+    pub fn load_operator_states(
+        &mut self,
+        states: &[(StateId, Redistribution)],
+        worker: u32,
+        workers: u32,
+    ) -> Result<(), StateError> {
+        let mut held = std::mem::take(&mut self.operator.lists);
+        let mut lists = Vec::with_capacity(states.len());
+        for &(id, how) in states {
+            match held.iter().position(|l| l.id == id) {
+                Some(i) => lists.push(held.swap_remove(i)),
+                None => {
+                    let rows = self.db.operator_lists(id)?;
+                    lists.push(OperatorList {
+                        id,
+                        how,
+                        items: redistribute(rows, how, worker, workers),
+                        dirty: true,
+                        fresh: true,
+                    });
+                }
+            }
+        }
+        self.operator = OperatorLists {
+            worker,
+            workers,
+            lists,
+            undo: Vec::new(),
+        };
+        Ok(())
+    }
+
+    /// The operator states held, by handle: id and redistribution.
+    pub fn operator_states(&self) -> OperatorStates {
+        self.operator.lists.iter().map(|l| (l.id, l.how)).collect()
+    }
+
+    /// The items of this worker's operator state `handle`.
+    pub fn operator_list(&self, handle: u32) -> Result<&[Vec<u8>], BadHandle> {
+        self.operator
+            .lists
+            .get(handle as usize)
+            .map(|l| l.items.as_slice())
+            .ok_or(BadHandle(handle))
+    }
+
+    /// Changes this worker's operator state `handle` (undone by
+    /// [`rollback`](Self::rollback)).
+    pub fn operator_change(&mut self, handle: u32, op: ListOp) -> Result<(), BadHandle> {
+        let h = handle as usize;
+        let ops = &mut self.operator;
+        let Some(l) = ops.lists.get_mut(h) else {
+            return Err(BadHandle(handle));
+        };
+        if self.in_call && !ops.undo.iter().any(|(u, _)| *u == h) {
+            ops.undo.push((h, l.items.clone()));
+        }
+        match op {
+            ListOp::Add(item) => l.items.push(item),
+            ListOp::AddAll(items) => l.items.extend(items),
+            ListOp::Update(items) => l.items = items,
+        }
+        l.dirty = true;
         Ok(())
     }
 
@@ -864,9 +1176,20 @@ impl KeyedState {
         groups: std::ops::Range<u32>,
         mut f: impl FnMut(&[u8]) -> Result<Vec<u8>, String>,
     ) -> Result<u64, String> {
-        let kind = match self.states.get(handle as usize) {
-            Some(s) => s.kind,
+        let (kind, ttl) = match self.states.get(handle as usize) {
+            Some(s) => (s.kind, s.ttl),
             None => return Err(BadHandle(handle).to_string()),
+        };
+        // `f` sees the operator's bytes; a value's TTL stamp stays as it was.
+        let mut f = move |raw: &[u8]| -> Result<Vec<u8>, String> {
+            match ttl {
+                None => f(raw),
+                Some(_) => {
+                    let (at, user) = stamp::split(raw)
+                        .ok_or_else(|| "a stored value lacks its TTL stamp".to_string())?;
+                    Ok(stamp::put(at, &f(user)?))
+                }
+            }
         };
         let backend = |e: KeyedError| e.to_string();
         if kind == StateKind::Value {
@@ -896,7 +1219,8 @@ impl KeyedState {
             for (key, old) in &todo {
                 let new =
                     f(old).map_err(|e| format!("key {}: {e}", String::from_utf8_lossy(key)))?;
-                self.value_put(handle, key, Some(&new)).map_err(backend)?;
+                self.value_put_raw(handle, key, Some(&new))
+                    .map_err(backend)?;
             }
             return Ok(todo.len() as u64);
         }
@@ -909,7 +1233,7 @@ impl KeyedState {
                     let mut after: Option<Vec<u8>> = None;
                     loop {
                         let (page, more) = self
-                            .map_page(handle, &key, after.as_deref(), 4096)
+                            .map_page_raw(handle, &key, after.as_deref(), 4096)
                             .map_err(backend)?;
                         after = page.last().map(|(k, _)| k.clone());
                         entries.extend(page);
@@ -919,7 +1243,7 @@ impl KeyedState {
                     }
                     for (mk, old) in entries {
                         let new = f(&old).map_err(at)?;
-                        self.map_put(handle, &key, &mk, Some(&new))
+                        self.map_put_raw(handle, &key, &mk, Some(&new))
                             .map_err(backend)?;
                         n += 1;
                     }
@@ -927,7 +1251,7 @@ impl KeyedState {
                 // Returned above.
                 StateKind::Value => {}
                 StateKind::List => {
-                    let items = self.list_get(handle, &key).map_err(backend)?;
+                    let items = self.list_slot(handle, &key).map_err(backend)?.items.clone();
                     if items.is_empty() {
                         continue;
                     }
@@ -937,7 +1261,7 @@ impl KeyedState {
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(at)?;
                     n += new.len() as u64;
-                    self.list_change(handle, &key, |l| *l = new)
+                    self.list_change_raw(handle, &key, |l| *l = new)
                         .map_err(backend)?;
                 }
             }
@@ -969,6 +1293,24 @@ impl KeyedState {
         self.epoch += 1;
         self.drain_list = std::mem::take(&mut self.dirty_keys);
         self.drain_active = true;
+        // Operator state is small and in memory: its rows go now, as of the barrier.
+        let (worker, workers) = (self.operator.worker, self.operator.workers);
+        for l in &mut self.operator.lists {
+            if l.dirty {
+                self.drain_out.push(WriteOp::Put(
+                    keys::operator_key(l.id, worker),
+                    keys::encode_list(&l.items),
+                ));
+                l.dirty = false;
+            }
+            if std::mem::take(&mut l.fresh)
+                && worker == 0
+                && let Some(end) = keys::prefix_end(&keys::operator_prefix(l.id))
+            {
+                self.drain_out
+                    .push(WriteOp::DeleteRange(keys::operator_key(l.id, workers), end));
+            }
+        }
     }
 
     /// Drains up to `max` listed entries; returns whether the drain is complete.
@@ -1099,7 +1441,7 @@ mod tests {
             name: n.into(),
             kind: k,
             schema_version: 1,
-            ttl_ms: None,
+            ttl: None,
             codec: None,
         });
         let reg = db.register("op", &descs).unwrap();
@@ -1128,6 +1470,7 @@ mod tests {
         let extra = RegisteredState {
             id: 99,
             kind: StateKind::Value,
+            ttl: None,
         };
         s.remap(vec![extra, old[2], old[1], old[0]]).unwrap();
         assert_eq!(get_at(&mut s, 3, b"k"), Some(b"1".to_vec()));
@@ -1159,7 +1502,7 @@ mod tests {
             s.value_put(0, k, Some(b"1")).unwrap();
             s.map_put(1, k, b"x", Some(b"1")).unwrap();
             s.map_put(1, k, b"y", Some(b"2")).unwrap();
-            s.list_change(2, k, |l| l.push(b"1".to_vec())).unwrap();
+            s.list_change(2, k, ListOp::Add(b"1".to_vec())).unwrap();
         }
         commit(&mut s);
         s.evict_clean();
@@ -1236,14 +1579,14 @@ mod tests {
         let mut s = open(dir.path());
         s.value_put(0, b"k", Some(b"1")).unwrap();
         s.map_put(1, b"k", b"a", Some(b"x")).unwrap();
-        s.list_change(2, b"k", |l| l.push(b"i".to_vec())).unwrap();
+        s.list_change(2, b"k", ListOp::Add(b"i".to_vec())).unwrap();
         s.begin();
         s.value_put(0, b"k", Some(b"2")).unwrap();
         s.value_put(0, b"new", Some(b"n")).unwrap();
         s.map_put(1, b"k", b"a", None).unwrap();
         s.map_put(1, b"k", b"b", Some(b"y")).unwrap();
         s.map_clear(1, b"k2").unwrap();
-        s.list_change(2, b"k", |l| l.clear()).unwrap();
+        s.list_change(2, b"k", ListOp::Update(Vec::new())).unwrap();
         s.rollback();
         assert_eq!(get(&mut s, b"k").unwrap(), b"1");
         assert_eq!(get(&mut s, b"new"), None);
@@ -1278,7 +1621,7 @@ mod tests {
             s.value_put(0, k.as_bytes(), Some(&i.to_le_bytes()))
                 .unwrap();
             s.map_put(1, k.as_bytes(), b"a", Some(b"x")).unwrap();
-            s.list_change(2, k.as_bytes(), |l| l.push(b"i".to_vec()))
+            s.list_change(2, k.as_bytes(), ListOp::Add(b"i".to_vec()))
                 .unwrap();
         }
         // The reference: the same state drained at once, in a second store.
@@ -1289,7 +1632,7 @@ mod tests {
             r.value_put(0, k.as_bytes(), Some(&i.to_le_bytes()))
                 .unwrap();
             r.map_put(1, k.as_bytes(), b"a", Some(b"x")).unwrap();
-            r.list_change(2, k.as_bytes(), |l| l.push(b"i".to_vec()))
+            r.list_change(2, k.as_bytes(), ListOp::Add(b"i".to_vec()))
                 .unwrap();
         }
         let mut expected = Vec::new();
@@ -1302,7 +1645,8 @@ mod tests {
             let k = format!("k{i}");
             s.value_put(0, k.as_bytes(), Some(b"later")).unwrap();
             s.map_clear(1, k.as_bytes()).unwrap();
-            s.list_change(2, k.as_bytes(), |l| l.clear()).unwrap();
+            s.list_change(2, k.as_bytes(), ListOp::Update(Vec::new()))
+                .unwrap();
         }
         s.begin();
         s.value_put(0, b"k1", Some(b"undone")).unwrap();
@@ -1329,10 +1673,11 @@ mod tests {
             r2.value_put(0, k.as_bytes(), Some(&v)).unwrap();
             if later {
                 r2.map_clear(1, k.as_bytes()).unwrap();
-                r2.list_change(2, k.as_bytes(), |l| l.clear()).unwrap();
+                r2.list_change(2, k.as_bytes(), ListOp::Update(Vec::new()))
+                    .unwrap();
             } else {
                 r2.map_put(1, k.as_bytes(), b"a", Some(b"x")).unwrap();
-                r2.list_change(2, k.as_bytes(), |l| l.push(b"i".to_vec()))
+                r2.list_change(2, k.as_bytes(), ListOp::Add(b"i".to_vec()))
                     .unwrap();
             }
         }
@@ -1349,7 +1694,7 @@ mod tests {
             let mut s = open(dir.path());
             s.value_put(0, b"k", Some(b"1")).unwrap();
             s.map_put(1, b"k", b"a", Some(b"x")).unwrap();
-            s.list_change(2, b"k", |l| l.push(b"i".to_vec())).unwrap();
+            s.list_change(2, b"k", ListOp::Add(b"i".to_vec())).unwrap();
             commit(&mut s);
             s.value_put(0, b"k", Some(b"uncommitted")).unwrap();
         }
@@ -1457,7 +1802,7 @@ mod tests {
             name: "v".into(),
             kind: StateKind::Value,
             schema_version: 1,
-            ttl_ms: None,
+            ttl: None,
             codec: None,
         }];
         let reg = db.register("other-op", &desc).unwrap();

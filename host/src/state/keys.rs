@@ -15,6 +15,8 @@ pub const TABLE_MAP: u8 = 0x02;
 /// List state: `[0x03][kg][state][key]` → list encoding (docs/state-format.md).
 pub const TABLE_LIST: u8 = 0x03;
 // 0x04 is reserved for timers.
+/// Operator (non-keyed) state: `[0x05][state u32 BE][worker u32 BE]` → list encoding.
+pub const TABLE_OPERATOR: u8 = 0x05;
 
 /// Identifies one declared state (operator uid + state name) inside a state directory.
 pub type StateId = u32;
@@ -59,6 +61,21 @@ pub fn split_map_rest(rest: &[u8]) -> Option<(&[u8], &[u8])> {
 pub fn list_key(out: &mut Vec<u8>, kg: u16, state: StateId, key: &[u8]) {
     keyed_prefix(out, TABLE_LIST, kg, state);
     out.extend_from_slice(key);
+}
+
+/// Prefix of every worker's list of operator state `state`.
+pub fn operator_prefix(state: StateId) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9);
+    out.push(TABLE_OPERATOR);
+    out.extend_from_slice(&state.to_be_bytes());
+    out
+}
+
+/// Key of worker `worker`'s list of operator state `state`.
+pub fn operator_key(state: StateId, worker: u32) -> Vec<u8> {
+    let mut out = operator_prefix(state);
+    out.extend_from_slice(&worker.to_be_bytes());
+    out
 }
 
 /// Prefix shared by every entry of one record key's map.

@@ -11,8 +11,11 @@ pub mod keyed;
 pub mod keys;
 pub mod timers;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
+use rocksdb::compaction_filter::Decision;
 use rocksdb::{DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
 
@@ -95,11 +98,110 @@ pub struct Descriptor {
     pub kind: StateKind,
     /// Schema version of the stored bytes.
     pub schema_version: u32,
-    /// Time to live (reserved; carried, not yet enforced).
-    pub ttl_ms: Option<u64>,
+    /// Time to live of each value (map entry, list item), in processing time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Ttl>,
     /// The encoding of the bytes by name (`json`, `postcard`, …), when the module says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codec: Option<String>,
+}
+
+/// Milliseconds since the Unix epoch on the wall clock: the processing time TTLs follow.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// What restarts a value's time to live (the WIT `ttl-update`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TtlUpdate {
+    /// Creating or writing the value.
+    OnCreateAndWrite,
+    /// Creating, writing or reading it.
+    OnReadAndWrite,
+}
+
+/// The time to live of a state's values (the WIT `ttl-config`). Expiry follows processing
+/// time: a value written (or, with [`TtlUpdate::OnReadAndWrite`], read) at `t` is gone for
+/// every read at or after `t + ttl_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Ttl {
+    /// Milliseconds after the last update.
+    pub ttl_ms: u64,
+    /// What counts as an update.
+    pub update: TtlUpdate,
+}
+
+impl Ttl {
+    /// Whether a value last updated at `stamp` is expired at `now` (ms).
+    pub fn expired(self, stamp: i64, now: i64) -> bool {
+        stamp.saturating_add(i64::try_from(self.ttl_ms).unwrap_or(i64::MAX)) <= now
+    }
+}
+
+/// The bytes of a value under a TTL: its last-update time (`i64` little-endian, ms), then
+/// the operator's bytes (docs/state-format.md).
+pub mod stamp {
+    /// Bytes the stamp takes.
+    pub const LEN: usize = 8;
+
+    /// `value` stamped with `at`.
+    pub fn put(at: i64, value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(LEN + value.len());
+        out.extend_from_slice(&at.to_le_bytes());
+        out.extend_from_slice(value);
+        out
+    }
+
+    /// The stamp and the operator's bytes; None when too short to hold a stamp.
+    pub fn split(raw: &[u8]) -> Option<(i64, &[u8])> {
+        let (at, value) = raw.split_first_chunk::<LEN>()?;
+        Some((i64::from_le_bytes(*at), value))
+    }
+}
+
+/// How the items of an operator state are spread over the workers at a start (the WIT
+/// `redistribution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Redistribution {
+    /// All workers' items in worker order, split into contiguous parts of nearly equal
+    /// size; with the parallelism unchanged, each worker gets its own back.
+    EvenSplit,
+    /// Every worker gets every worker's items.
+    Union,
+}
+
+/// A non-keyed operator state as an operator declares it (the WIT
+/// `operator-state-descriptor`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct OperatorStateDescriptor {
+    /// Stable name.
+    pub name: String,
+    /// Schema version of the items.
+    pub schema_version: u32,
+    /// How items move between workers at a start.
+    pub redistribution: Redistribution,
+    /// The encoding of the items by name, when the module says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+}
+
+impl OperatorStateDescriptor {
+    /// The descriptor `migrate` sees for this state: a list state of the same name.
+    pub fn as_list(&self) -> Descriptor {
+        Descriptor {
+            name: self.name.clone(),
+            kind: StateKind::List,
+            schema_version: self.schema_version,
+            ttl: None,
+            codec: self.codec.clone(),
+        }
+    }
 }
 
 /// The codec whose bytes the host reads and writes as JSON (`eddy savepoint dump` and
@@ -130,6 +232,9 @@ impl Descriptor {
     }
 }
 
+/// An operator's non-keyed states, by handle: id and redistribution.
+pub type OperatorStates = Vec<(StateId, Redistribution)>;
+
 /// A state known to the store: its id and the descriptor it was registered with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegisteredState {
@@ -137,6 +242,8 @@ pub struct RegisteredState {
     pub id: StateId,
     /// Kind.
     pub kind: StateKind,
+    /// Time to live; when set, every stored value carries a [`stamp`].
+    pub ttl: Option<Ttl>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -144,6 +251,10 @@ struct RegistryEntry {
     id: StateId,
     kind: StateKind,
     schema_version: u32,
+    /// The TTL of the module that registered (or last re-registered) the state: whether
+    /// its values carry a stamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttl: Option<Ttl>,
 }
 
 /// One write of a checkpoint.
@@ -174,6 +285,47 @@ pub struct StateDb {
     db: DB,
     dir: PathBuf,
     max_key_groups: u32,
+    /// The TTL (ms) of every registered state that has one, by id: what the compaction
+    /// filter drops expired values by.
+    ttls: Arc<RwLock<HashMap<StateId, u64>>>,
+}
+
+/// The compaction filter's verdict on one stored entry: expired values of states with a
+/// TTL go (a list when all of its items have expired), everything else stays.
+fn ttl_filter(ttls: &RwLock<HashMap<StateId, u64>>, key: &[u8], value: &[u8]) -> Decision {
+    let table = key.first().copied();
+    if !matches!(
+        table,
+        Some(keys::TABLE_VALUE | keys::TABLE_MAP | keys::TABLE_LIST)
+    ) {
+        return Decision::Keep;
+    }
+    let Some((_, id, _)) = keys::split_keyed(key) else {
+        return Decision::Keep;
+    };
+    let ttl_ms = match ttls.read() {
+        Ok(map) => map.get(&id).copied(),
+        Err(_) => None,
+    };
+    let Some(ttl_ms) = ttl_ms else {
+        return Decision::Keep;
+    };
+    let ttl = Ttl {
+        ttl_ms,
+        update: TtlUpdate::OnCreateAndWrite,
+    };
+    let now = wall_clock_ms();
+    let gone = |raw: &[u8]| stamp::split(raw).is_some_and(|(at, _)| ttl.expired(at, now));
+    let expired = if table == Some(keys::TABLE_LIST) {
+        keys::decode_list(value).is_some_and(|items| items.iter().all(|i| gone(i)))
+    } else {
+        gone(value)
+    };
+    if expired {
+        Decision::Remove
+    } else {
+        Decision::Keep
+    }
 }
 
 impl std::fmt::Debug for StateDb {
@@ -202,6 +354,11 @@ impl StateDb {
         opts.set_write_buffer_size(64 * 1024 * 1024);
         opts.set_max_write_buffer_number(3);
         opts.set_atomic_flush(true);
+        let ttls: Arc<RwLock<HashMap<StateId, u64>>> = Arc::default();
+        let filter_ttls = ttls.clone();
+        opts.set_compaction_filter("eddy-ttl", move |_level: u32, k: &[u8], v: &[u8]| {
+            ttl_filter(&filter_ttls, k, v)
+        });
         let db = DB::open(&opts, dir).map_err(|source| {
             let text = source.to_string();
             if text.contains("lock") {
@@ -222,6 +379,7 @@ impl StateDb {
             db,
             dir: dir.to_path_buf(),
             max_key_groups,
+            ttls,
         };
         store.check_or_init_header()?;
         Ok(store)
@@ -348,13 +506,20 @@ impl StateDb {
             }
             keys::keyed_prefix(&mut prefix, state.kind.table(), kg as u16, state.id);
             self.scan_prefix(&prefix, &prefix, |_, v| {
+                // The operator's bytes, without the stamp of a state with a TTL.
+                let user = |raw: &[u8]| -> Option<Vec<u8>> {
+                    match state.ttl {
+                        None => Some(raw.to_vec()),
+                        Some(_) => stamp::split(raw).map(|(_, u)| u.to_vec()),
+                    }
+                };
                 if state.kind == StateKind::List {
                     match keys::decode_list(v) {
-                        Some(items) => out.extend(items),
+                        Some(items) => out.extend(items.iter().filter_map(|i| user(i))),
                         None => corrupt = true,
                     }
                 } else {
-                    out.push(v.to_vec());
+                    out.extend(user(v));
                 }
                 out.len() < n && !corrupt
             })?;
@@ -376,7 +541,19 @@ impl StateDb {
             .map(|e| RegisteredState {
                 id: e.id,
                 kind: e.kind,
+                ttl: e.ttl,
             }))
+    }
+
+    /// The id of operator `uid`'s operator state `name`, if it was ever registered.
+    pub fn lookup_operator_state(
+        &self,
+        uid: &str,
+        name: &str,
+    ) -> Result<Option<StateId>, StateError> {
+        Ok(self
+            .registry_entry(&format!("operator-state/{uid}/{name}"))?
+            .map(|e| e.id))
     }
 
     /// Assigns ids to an operator's states (by uid and name), or finds the ids they have.
@@ -467,21 +644,86 @@ impl StateDb {
                         d.name, d.schema_version, e.schema_version
                     )));
                 }
-                Some(e) => out.push(RegisteredState {
-                    id: e.id,
-                    kind: e.kind,
-                }),
+                Some(e) if e.ttl.is_some() != d.ttl.is_some() => {
+                    let (was, now) = if e.ttl.is_some() {
+                        ("with", "without")
+                    } else {
+                        ("without", "with")
+                    };
+                    return Err(self.incompatible(format!(
+                        "operator `{uid}` declares state `{}` {now} a TTL, but it is stored {was} one (a TTL stores a timestamp with every value); upgrade through a savepoint, whose restore converts the values, or keep the state's TTL setting",
+                        d.name
+                    )));
+                }
+                Some(mut e) => {
+                    if e.ttl != d.ttl {
+                        // Only the parameters changed: the bytes stay as they are.
+                        e.ttl = d.ttl;
+                        batch.put(keys::meta_key(&name), self.encode_entry(&e)?);
+                    }
+                    out.push(RegisteredState {
+                        id: e.id,
+                        kind: e.kind,
+                        ttl: d.ttl,
+                    });
+                }
                 None => {
                     let entry = RegistryEntry {
                         id: next,
                         kind: d.kind,
                         schema_version: d.schema_version,
+                        ttl: d.ttl,
                     };
                     batch.put(keys::meta_key(&name), self.encode_entry(&entry)?);
                     out.push(RegisteredState {
                         id: next,
                         kind: d.kind,
+                        ttl: d.ttl,
                     });
+                    next += 1;
+                }
+            }
+            if let Some(t) = d.ttl {
+                self.ttls_mut().insert(out[out.len() - 1].id, t.ttl_ms);
+            }
+        }
+        if !batch.is_empty() {
+            batch.put(keys::meta_key("next-state-id"), next.to_le_bytes());
+            self.write_batch(batch)?;
+        }
+        Ok(out)
+    }
+
+    /// Assigns ids to an operator's non-keyed states (by uid and name, in a namespace of
+    /// their own), or finds the ids they have. A changed schema version is refused: a
+    /// restore from a savepoint migrates operator state.
+    pub fn register_operator_states(
+        &self,
+        uid: &str,
+        states: &[OperatorStateDescriptor],
+    ) -> Result<OperatorStates, StateError> {
+        let mut next = self.get_meta_u32("next-state-id")?.unwrap_or(1);
+        let mut batch = WriteBatch::default();
+        let mut out = Vec::with_capacity(states.len());
+        for d in states {
+            let name = format!("operator-state/{uid}/{}", d.name);
+            match self.registry_entry(&name)? {
+                Some(e) if e.schema_version != d.schema_version => {
+                    return Err(self.incompatible(format!(
+                        "operator `{uid}` declares operator state `{}` with schema version {}, but it is stored with version {}; upgrade it through a savepoint so that the module's `migrate` runs",
+                        d.name, d.schema_version, e.schema_version
+                    )));
+                }
+                Some(e) => out.push((e.id, d.redistribution)),
+                None => {
+                    let entry = RegistryEntry {
+                        id: next,
+                        kind: StateKind::List,
+                        schema_version: d.schema_version,
+                        ttl: None,
+                    };
+                    batch.put(keys::meta_key(&name), self.encode_entry(&entry)?);
+                    out.push((next, d.redistribution));
                     next += 1;
                 }
             }
@@ -491,6 +733,62 @@ impl StateDb {
             self.write_batch(batch)?;
         }
         Ok(out)
+    }
+
+    /// The stored lists of operator state `id`, by the index of the worker that wrote
+    /// each (docs/state-format.md, table `0x05`).
+    pub fn operator_lists(&self, id: StateId) -> Result<Vec<Vec<Vec<u8>>>, StateError> {
+        let prefix = keys::operator_prefix(id);
+        let mut out: Vec<Vec<Vec<u8>>> = Vec::new();
+        let mut corrupt = None;
+        self.scan_prefix(&prefix, &prefix, |k, v| {
+            let worker = k
+                .get(prefix.len()..)
+                .and_then(|w| <[u8; 4]>::try_from(w).ok())
+                .map(u32::from_be_bytes);
+            match (worker, keys::decode_list(v)) {
+                (Some(w), Some(items)) => {
+                    let w = w as usize;
+                    if out.len() <= w {
+                        out.resize(w + 1, Vec::new());
+                    }
+                    out[w] = items;
+                    true
+                }
+                _ => {
+                    corrupt = Some(format!("operator state {id}"));
+                    false
+                }
+            }
+        })?;
+        match corrupt {
+            Some(what) => Err(StateError::Corrupt {
+                dir: self.dir.clone(),
+                what,
+            }),
+            None => Ok(out),
+        }
+    }
+
+    fn ttls_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<StateId, u64>> {
+        // A poisoned lock only means a panic elsewhere; the map itself is always whole.
+        self.ttls.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether any registered state has a TTL (so that a cleanup compaction has work).
+    pub fn has_ttl(&self) -> bool {
+        !self
+            .ttls
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// Compacts the whole database, which drops every expired value of a state with a TTL
+    /// (the compaction filter): the background cleanup of expired state. Runs on the
+    /// caller's thread; reads and commits go on meanwhile.
+    pub fn compact_all(&self) {
+        self.db.compact_range::<&[u8], &[u8]>(None, None);
     }
 
     /// Writes `ops` and the metadata entries `meta` in one atomic, synced batch: either all
@@ -572,7 +870,7 @@ mod tests {
             name: "count".into(),
             kind: StateKind::Value,
             schema_version: version,
-            ttl_ms: None,
+            ttl: None,
             codec: None,
         }
     }

@@ -39,7 +39,7 @@ pub fn descriptor() -> Descriptor {
         name: STATE_NAME.to_string(),
         kind: StateKind::Map,
         schema_version: 1,
-        ttl_ms: None,
+        ttl: None,
         codec: Some("eddy-timer".to_string()),
     }
 }

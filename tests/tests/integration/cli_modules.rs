@@ -18,7 +18,7 @@ fn inspect_module_shows_version_states_and_world() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("export eddy:operator/operator@0.3.0"),
+        stdout.contains("export eddy:operator/operator@0.4.0"),
         "{stdout}"
     );
 
@@ -61,7 +61,7 @@ fn malformed_modules_get_one_clear_error_each() {
     let other_world = std::fs::read(operator("wrong_world")).unwrap();
     let err = load_error(Some(&other_world));
     assert!(
-        err.contains("exports no eddy:operator/operator@0.3.x"),
+        err.contains("exports no eddy:operator/operator@0.4.x"),
         "{err}"
     );
 }

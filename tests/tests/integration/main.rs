@@ -12,6 +12,8 @@ mod examples_golden;
 mod fault_isolation;
 mod hot_swap;
 mod nats_exactly_once;
+mod operator_state;
 mod restart_state;
 mod savepoints;
 mod state_semantics;
+mod state_ttl;

@@ -11,6 +11,10 @@ use crate::context::Context;
 use crate::error::Error;
 
 /// A value state that folds every added value into one with a reduce function, e.g. a sum.
+///
+/// Under a TTL with [`TtlUpdate::OnReadAndWrite`](crate::TtlUpdate::OnReadAndWrite),
+/// [`get`](Self::get) restarts the value's time to live as
+/// [`ValueState::get`](crate::ValueState::get) does, by writing it back.
 pub struct ReducingState<T> {
     value: ValueState<T>,
     reduce: fn(&T, &T) -> T,
@@ -106,6 +110,10 @@ pub trait AggregateFunction: 'static {
 }
 
 /// A value state holding an [`AggregateFunction`]'s accumulator.
+///
+/// Under a TTL with [`TtlUpdate::OnReadAndWrite`](crate::TtlUpdate::OnReadAndWrite),
+/// [`get`](Self::get) and [`accumulator`](Self::accumulator) restart the accumulator's time
+/// to live as [`ValueState::get`](crate::ValueState::get) does, by writing it back.
 ///
 /// The handle is `Copy` when the function is (a unit struct, or one of `Copy` parameters).
 pub struct AggregatingState<A: AggregateFunction> {

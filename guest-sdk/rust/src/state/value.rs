@@ -15,6 +15,9 @@ use crate::error::Error;
 /// The host prefetches value state into the batch, so reads cost no boundary crossing; writes
 /// are collected and returned with the batch result (only the last write per key), so they
 /// cost none either.
+///
+/// With a TTL whose [`TtlUpdate`](crate::TtlUpdate) is `OnReadAndWrite`, a read restarts the
+/// value's time to live, which costs a write: see [`get`](Self::get).
 pub struct ValueState<T> {
     handle: u32,
     _type: PhantomData<fn() -> T>,
@@ -51,7 +54,20 @@ impl<T: Serialize + DeserializeOwned> ValueState<T> {
         }
     }
 
-    /// The current key's value, if it has one.
+    /// The current key's value, if it has one (an expired value is none: the host does not
+    /// prefetch it).
+    ///
+    /// # Reads that restart the TTL
+    /// Under [`TtlUpdate::OnReadAndWrite`](crate::TtlUpdate::OnReadAndWrite) a read must
+    /// restart the value's time to live, but the host cannot see it: the value came
+    /// prefetched in the batch. So a read of a **present** value makes the SDK write the
+    /// same bytes back, an ordinary value-state write in the batch result, which the host
+    /// stamps with the call's processing time. A write or clear of the value later in the
+    /// batch replaces that write-back (the last write wins), and so does one made before
+    /// the read (the read then returns the written value, which goes out anyway). A read of
+    /// an absent value writes nothing. Like every effect, the write-back is discarded when
+    /// the call fails. [`ReducingState`](crate::ReducingState) and
+    /// [`AggregatingState`](crate::AggregatingState) are value states and read the same way.
     pub fn get(&self, ctx: &mut Context<'_>) -> Result<Option<T>, Error> {
         // Decoded straight from the batch buffer (or the batch's own write): no copy.
         let codec = ctx.codec(self.handle);

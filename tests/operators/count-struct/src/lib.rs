@@ -65,7 +65,7 @@ mod tests {
             name: "count".into(),
             kind: eddy_sdk::StateKind::Value,
             schema_version: 2,
-            ttl_ms: None,
+            ttl: None,
             codec: None,
         };
         let old = eddy_sdk::encode_value(&41u32.to_le_bytes()).unwrap_or_default();
