@@ -676,6 +676,18 @@ fn savepoint_inspect(dir: &std::path::Path) -> anyhow::Result<()> {
                 st.files.len()
             );
         }
+        for st in &op.operator_states {
+            let d = &st.descriptor;
+            println!(
+                "  operator state {} (list, {}, schema v{}, codec {}): lists of {} workers, {} bytes",
+                d.name,
+                d.redistribution,
+                d.schema_version,
+                d.codec.as_deref().unwrap_or("unknown"),
+                st.file.entries,
+                st.file.bytes
+            );
+        }
     }
     Ok(())
 }
@@ -793,6 +805,7 @@ fn inspect_module(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
             "version": m.info.version,
             "states": &m.info.states[..m.info.guest_states],
             "host-states": &m.info.states[m.info.guest_states..],
+            "operator-states": m.info.operator_states,
             "world": m.world,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -832,10 +845,7 @@ fn inspect_module(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
     if !m.info.operator_states.is_empty() {
         println!("operator states {}", m.info.operator_states.len());
         for (h, s) in m.info.operator_states.iter().enumerate() {
-            let how = match s.redistribution {
-                eddy_host::state::Redistribution::EvenSplit => "even-split",
-                eddy_host::state::Redistribution::Union => "union",
-            };
+            let how = s.redistribution;
             let codec = s
                 .codec
                 .as_deref()

@@ -155,6 +155,37 @@ dir = "state"
         Job::open(cfg, runtime)?.run(&RunOptions::default())
     }
 
+    /// Writes a savepoint of the job's state (`eddy savepoint JOB DIR`) into folder `name`
+    /// of the job's folder; returns its path.
+    pub fn savepoint(&self, name: &str) -> PathBuf {
+        let sp = self.path(name);
+        let (ok, _, err) = eddy(
+            &[
+                "savepoint",
+                self.job_file().to_str().unwrap(),
+                sp.to_str().unwrap(),
+            ],
+            self.dir.path(),
+        );
+        assert!(ok, "eddy savepoint: {err}");
+        sp
+    }
+
+    /// Runs the job through the binary from savepoint `sp` (`eddy run --from-savepoint`)
+    /// to the end of its input.
+    pub fn run_from_savepoint(&self, sp: &Path) {
+        self.write_job();
+        let out = eddy_run(&self.job_file(), self.dir.path())
+            .args(["--from-savepoint", sp.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "eddy run --from-savepoint: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Output records as (key, value) pairs.
     pub fn output(&self) -> Vec<(String, String)> {
         read_pairs(&self.path("output.jsonl"))

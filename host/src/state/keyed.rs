@@ -1431,6 +1431,11 @@ mod tests {
     use crate::state::Descriptor;
 
     fn open(dir: &std::path::Path) -> KeyedState {
+        open_with(dir, None)
+    }
+
+    /// Value `v`, map `m` and list `l` of operator `op`, with `ttl`.
+    fn open_with(dir: &std::path::Path, ttl: Option<Ttl>) -> KeyedState {
         let db = Arc::new(StateDb::open(dir, 16).unwrap());
         let descs = [
             ("v", StateKind::Value),
@@ -1441,7 +1446,7 @@ mod tests {
             name: n.into(),
             kind: k,
             schema_version: 1,
-            ttl: None,
+            ttl,
             codec: None,
         });
         let reg = db.register("op", &descs).unwrap();
@@ -1837,5 +1842,221 @@ mod tests {
             s.value_put(7, b"k", None),
             Err(KeyedError::BadHandle(BadHandle(7)))
         ));
+    }
+
+    fn open_ttl(dir: &std::path::Path, update: TtlUpdate) -> KeyedState {
+        open_with(
+            dir,
+            Some(Ttl {
+                ttl_ms: 1_000,
+                update,
+            }),
+        )
+    }
+
+    fn keys_of_map(s: &mut KeyedState, key: &[u8]) -> Vec<Vec<u8>> {
+        let (page, _) = s.map_page(1, key, None, 100).unwrap();
+        page.into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn values_entries_and_items_expire_each_after_their_own_last_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open_ttl(dir.path(), TtlUpdate::OnCreateAndWrite);
+        s.set_now(10_000);
+        s.value_put(0, b"k", Some(b"1")).unwrap();
+        s.map_put(1, b"k", b"a", Some(b"x")).unwrap();
+        s.list_change(2, b"k", ListOp::Add(b"i".to_vec())).unwrap();
+        s.set_now(10_600);
+        s.map_put(1, b"k", b"b", Some(b"y")).unwrap();
+        s.list_change(2, b"k", ListOp::Add(b"j".to_vec())).unwrap();
+        // Reads do not renew under on-create-and-write.
+        s.set_now(10_999);
+        assert_eq!(get(&mut s, b"k"), Some(b"1".to_vec()));
+        assert_eq!(s.map_get(1, b"k", b"a").unwrap(), Some(b"x".to_vec()));
+        assert_eq!(s.list_get(2, b"k").unwrap(), [b"i".to_vec(), b"j".to_vec()]);
+        // Through a checkpoint and a cold cache: the stamps are stored with the values.
+        commit(&mut s);
+        s.evict_clean();
+        s.evict_clean();
+        s.set_now(11_000);
+        assert_eq!(get(&mut s, b"k"), None);
+        assert_eq!(s.map_get(1, b"k", b"a").unwrap(), None);
+        assert!(!s.map_contains(1, b"k", b"a").unwrap());
+        assert_eq!(keys_of_map(&mut s, b"k"), [b"b".to_vec()]);
+        assert_eq!(s.list_get(2, b"k").unwrap(), [b"j".to_vec()]);
+        assert!(!s.map_is_empty(1, b"k").unwrap());
+        s.set_now(11_600);
+        assert!(s.map_is_empty(1, b"k").unwrap());
+        assert!(s.list_get(2, b"k").unwrap().is_empty());
+        // A write brings a key back, with a new TTL.
+        s.value_put(0, b"k", Some(b"2")).unwrap();
+        s.set_now(12_599);
+        assert_eq!(get(&mut s, b"k"), Some(b"2".to_vec()));
+    }
+
+    #[test]
+    fn reads_renew_under_on_read_and_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open_ttl(dir.path(), TtlUpdate::OnReadAndWrite);
+        s.set_now(0);
+        s.map_put(1, b"k", b"a", Some(b"x")).unwrap();
+        s.map_put(1, b"k", b"b", Some(b"y")).unwrap();
+        s.list_change(2, b"k", ListOp::AddAll(vec![b"i".to_vec()]))
+            .unwrap();
+        s.set_now(900);
+        assert_eq!(s.map_get(1, b"k", b"a").unwrap(), Some(b"x".to_vec()));
+        assert_eq!(s.list_get(2, b"k").unwrap(), [b"i".to_vec()]);
+        commit(&mut s);
+        s.set_now(1_500);
+        // `a` and the item were read at 900; `b` was not.
+        assert_eq!(keys_of_map(&mut s, b"k"), [b"a".to_vec()]);
+        assert_eq!(s.list_get(2, b"k").unwrap(), [b"i".to_vec()]);
+        // The page read at 1500 renewed `a` again.
+        s.set_now(2_400);
+        assert_eq!(s.map_get(1, b"k", b"a").unwrap(), Some(b"x".to_vec()));
+        // Prefetched value state cannot renew here: the SDK writes a read value back.
+        s.value_put(0, b"k", Some(b"1")).unwrap();
+        s.set_now(3_300);
+        assert_eq!(get(&mut s, b"k"), Some(b"1".to_vec()));
+        s.set_now(3_400);
+        assert_eq!(get(&mut s, b"k"), None);
+    }
+
+    #[test]
+    fn a_migration_of_a_state_with_a_ttl_keeps_each_values_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open_ttl(dir.path(), TtlUpdate::OnCreateAndWrite);
+        s.set_now(0);
+        s.value_put(0, b"k", Some(b"1")).unwrap();
+        s.list_change(2, b"k", ListOp::Add(b"i".to_vec())).unwrap();
+        commit(&mut s);
+        s.set_now(500);
+        for h in [0, 2] {
+            s.migrate(h, 0..16, |v| {
+                assert!(v == b"1" || v == b"i", "migrate sees the operator's bytes");
+                Ok([v, b"!"].concat())
+            })
+            .unwrap();
+        }
+        s.set_now(999);
+        assert_eq!(get(&mut s, b"k"), Some(b"1!".to_vec()));
+        assert_eq!(s.list_get(2, b"k").unwrap(), [b"i!".to_vec()]);
+        s.set_now(1_000);
+        assert_eq!(get(&mut s, b"k"), None);
+        assert!(s.list_get(2, b"k").unwrap().is_empty());
+    }
+
+    #[test]
+    fn redistribution_splits_evenly_or_hands_everything_to_everyone() {
+        let rows = |lists: &[&[&str]]| -> Vec<Vec<Vec<u8>>> {
+            lists
+                .iter()
+                .map(|l| l.iter().map(|i| i.as_bytes().to_vec()).collect())
+                .collect()
+        };
+        let items = |l: Vec<Vec<u8>>| -> Vec<String> {
+            l.into_iter()
+                .map(|i| String::from_utf8(i).unwrap())
+                .collect()
+        };
+        let stored = rows(&[&["a", "b"], &["c"], &["d", "e", "f", "g"]]);
+        // The same parallelism: each worker its own list, even an uneven one.
+        for w in 0..3 {
+            let mine = redistribute(stored.clone(), Redistribution::EvenSplit, w, 3);
+            assert_eq!(mine, stored[w as usize]);
+        }
+        // Another: contiguous parts of the concatenation, sizes 3, 2, 2 … of 7 items.
+        let parts: Vec<Vec<String>> = (0..2)
+            .map(|w| {
+                items(redistribute(
+                    stored.clone(),
+                    Redistribution::EvenSplit,
+                    w,
+                    2,
+                ))
+            })
+            .collect();
+        assert_eq!(parts, [vec!["a", "b", "c", "d"], vec!["e", "f", "g"]]);
+        let parts: Vec<Vec<String>> = (0..4)
+            .map(|w| {
+                items(redistribute(
+                    stored.clone(),
+                    Redistribution::EvenSplit,
+                    w,
+                    4,
+                ))
+            })
+            .collect();
+        assert_eq!(
+            parts,
+            [vec!["a", "b"], vec!["c", "d"], vec!["e", "f"], vec!["g"]]
+        );
+        for w in 0..5 {
+            assert_eq!(
+                items(redistribute(stored.clone(), Redistribution::Union, w, 5)),
+                ["a", "b", "c", "d", "e", "f", "g"]
+            );
+        }
+        assert!(redistribute(Vec::new(), Redistribution::EvenSplit, 1, 2).is_empty());
+    }
+
+    #[test]
+    fn operator_lists_are_undone_with_a_failed_call_and_checkpointed_per_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut workers: Vec<KeyedState> = Vec::new();
+        let db = Arc::new(StateDb::open(dir.path(), 16).unwrap());
+        let ids = db
+            .register_operator_states(
+                "op",
+                &[crate::state::OperatorStateDescriptor {
+                    name: "buffer".into(),
+                    schema_version: 1,
+                    redistribution: Redistribution::EvenSplit,
+                    codec: None,
+                }],
+            )
+            .unwrap();
+        // Rows of five workers, from an earlier run with more of them.
+        let (id, _) = ids[0];
+        let old: Vec<WriteOp> = (0..5)
+            .map(|w| {
+                WriteOp::Put(
+                    keys::operator_key(id, w),
+                    keys::encode_list(&[format!("old{w}").into_bytes()]),
+                )
+            })
+            .collect();
+        db.commit(old, &[]).unwrap();
+        for w in 0..2 {
+            let mut s = KeyedState::new(db.clone(), Vec::new(), 1 << 20);
+            s.load_operator_states(&ids, w, 2).unwrap();
+            workers.push(s);
+        }
+        assert_eq!(workers[0].operator_list(0).unwrap().len(), 3);
+        assert_eq!(workers[1].operator_list(0).unwrap().len(), 2);
+        assert!(workers[0].operator_list(1).is_err());
+        let s = &mut workers[1];
+        s.begin();
+        s.operator_change(0, ListOp::Add(b"new".to_vec())).unwrap();
+        s.rollback();
+        assert_eq!(s.operator_list(0).unwrap().len(), 2, "undone");
+        s.begin();
+        s.operator_change(0, ListOp::Update(vec![b"only".to_vec()]))
+            .unwrap();
+        s.commit();
+        // One checkpoint of both: each writes its row; worker 0 deletes the stale ones.
+        let mut ops = Vec::new();
+        for s in &mut workers {
+            s.drain_dirty(&mut ops);
+        }
+        db.commit(ops, &[]).unwrap();
+        let rows = db.operator_lists(id).unwrap();
+        assert_eq!(rows.len(), 2, "rows of workers 2..5 are gone");
+        assert_eq!(rows[1], [b"only".to_vec()]);
+        // A restart with the same parallelism gives each worker its own list back.
+        let mut again = KeyedState::new(db.clone(), Vec::new(), 1 << 20);
+        again.load_operator_states(&ids, 1, 2).unwrap();
+        assert_eq!(again.operator_list(0).unwrap(), [b"only".to_vec()]);
     }
 }

@@ -175,6 +175,15 @@ pub enum Redistribution {
     Union,
 }
 
+impl std::fmt::Display for Redistribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Redistribution::EvenSplit => "even-split",
+            Redistribution::Union => "union",
+        })
+    }
+}
+
 /// A non-keyed operator state as an operator declares it (the WIT
 /// `operator-state-descriptor`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -900,5 +909,38 @@ mod tests {
         db.commit(Vec::new(), &meta).unwrap();
         assert_eq!(db.register("op", &[d(2)]).unwrap(), v1);
         assert!(db.register("op", &[d(1)]).is_err());
+    }
+
+    #[test]
+    fn a_ttl_that_comes_or_goes_is_refused_and_a_changed_ttl_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(dir.path(), 16).unwrap();
+        let with = |ms| Descriptor {
+            ttl: Some(Ttl {
+                ttl_ms: ms,
+                update: TtlUpdate::OnCreateAndWrite,
+            }),
+            ..d(1)
+        };
+        let first = db.register("op", &[with(1_000)]).unwrap();
+        assert!(db.has_ttl());
+        let e = db.register("op", &[d(1)]).unwrap_err().to_string();
+        assert!(
+            e.contains("without a TTL") && e.contains("savepoint"),
+            "{e}"
+        );
+        assert!(db.register_migrating("op", &[d(1)]).is_err(), "a swap too");
+        // Another TTL keeps the bytes: the new one applies.
+        let again = db.register("op", &[with(5_000)]).unwrap();
+        assert_eq!(again[0].id, first[0].id);
+        assert_eq!(again[0].ttl.map(|t| t.ttl_ms), Some(5_000));
+        assert_eq!(
+            db.lookup("op", "count").unwrap().and_then(|r| r.ttl),
+            again[0].ttl
+        );
+        // The other way round.
+        let plain = db.register("other", &[d(1)]).unwrap();
+        assert!(plain[0].ttl.is_none());
+        assert!(db.register("other", &[with(1)]).is_err());
     }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use eddy_host::io::nats::{LocalServer, NatsConn};
-use eddy_tests::{TestJob, eddy, kill_runs_after, operator, read_json_lines, run_to_end};
+use eddy_tests::{TestJob, kill_runs_after, operator, read_json_lines, run_to_end};
 use serde_json::json;
 
 fn at(key: &str, value: &str, ts: i64) -> String {
@@ -398,31 +398,13 @@ fn timers_move_with_their_key_groups_through_a_savepoint_into_another_parallelis
     first.run().unwrap();
     let mut got = lines(&first);
     assert!(got.len() < 400, "timers were pending at the savepoint");
-    let sp = first.path("sp");
-    let (ok, _, err) = eddy(
-        &[
-            "savepoint",
-            first.job_file().to_str().unwrap(),
-            sp.to_str().unwrap(),
-        ],
-        first.dir.path(),
-    );
-    assert!(ok, "{err}");
+    let sp = first.savepoint("sp");
     let second = TestJob::new("timer_probe")
         .operator_settings("parallelism = 3")
         .tables(&tables("fire-timers"));
     second.append_input(&a);
     second.append_input(&b);
-    second.write_job();
-    let out = eddy_tests::eddy_run(&second.job_file(), second.dir.path())
-        .args(["--from-savepoint", sp.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    second.run_from_savepoint(&sp);
     got.extend(lines(&second));
     got.sort();
     want.sort();

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use eddy_tests::{TestJob, eddy};
+use eddy_tests::TestJob;
 use serde_json::{Value, json};
 
 /// A source record of key `key` whose value is the probe's command.
@@ -82,29 +82,11 @@ fn operator_state_redistributes_when_the_parallelism_changes() {
     let first = TestJob::new("opstate_probe");
     first.append_input(&input);
     first.run().unwrap();
-    let sp = first.path("sp");
-    let (ok, _, err) = eddy(
-        &[
-            "savepoint",
-            first.job_file().to_str().unwrap(),
-            sp.to_str().unwrap(),
-        ],
-        first.dir.path(),
-    );
-    assert!(ok, "{err}");
+    let sp = first.savepoint("sp");
     let second = TestJob::new("opstate_probe").operator_settings("parallelism = 3");
     second.append_input(&input);
     second.append_input(&dumps());
-    second.write_job();
-    let out = eddy_tests::eddy_run(&second.job_file(), second.dir.path())
-        .args(["--from-savepoint", sp.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    second.run_from_savepoint(&sp);
     // Even split: three contiguous parts of three, each item once; union: every worker
     // has both rules.
     let rules = strings(&["r1", "r2"]);

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use eddy_tests::TestJob;
+use eddy_tests::{TestJob, eddy};
 use serde_json::json;
 
 /// The probe's TTL.
@@ -123,4 +123,56 @@ fn the_cleanup_removes_expired_bytes_from_disk() {
         left * 20 < full,
         "{left} bytes left of {full} after the cleanup: expired values stayed on disk"
     );
+}
+
+#[test]
+fn a_savepoint_keeps_live_values_with_their_time_and_leaves_expired_ones_out() {
+    let job = TestJob::new("ttl_probe");
+    job.append_input(&[op("a", "put", Some("x")), op("b", "put", Some("y"))]);
+    let written = run(&job);
+    let dump = |sp: &Path| {
+        let (ok, out, err) = eddy(
+            &[
+                "savepoint",
+                "dump",
+                sp.to_str().unwrap(),
+                "--operator",
+                "op",
+                "--state",
+                "v",
+            ],
+            job.dir.path(),
+        );
+        assert!(ok, "{err}");
+        out
+    };
+    // The dump shows the operator's values (JSON), not the stored timestamps.
+    let live = job.savepoint("sp-live");
+    assert_eq!(
+        dump(&live),
+        "{\"key\":\"a\",\"value\":\"x\"}\n{\"key\":\"b\",\"value\":\"y\"}\n"
+    );
+    // A restore keeps each value's time: restored well inside the TTL, it is there, and
+    // it expires a TTL after it was written, not after the restore.
+    let restored = TestJob::new("ttl_probe");
+    // The savepoint's position is past the first two lines: the same input, then a read.
+    restored.append_input(&[
+        op("a", "put", Some("x")),
+        op("b", "put", Some("y")),
+        op("a", "get", None),
+    ]);
+    restored.run_from_savepoint(&live);
+    sleep_until(written + TTL + Duration::from_millis(100));
+    restored.append_input(&[op("a", "get", None)]);
+    run(&restored);
+    assert_eq!(
+        gets(&restored),
+        [
+            r#"{"key":"a","v":"x","m":["x"],"l":["x"]}"#,
+            r#"{"key":"a","v":null,"m":[],"l":[]}"#
+        ]
+    );
+    // A savepoint past the TTL holds none of them.
+    let late = job.savepoint("sp-late");
+    assert_eq!(dump(&late), "");
 }
