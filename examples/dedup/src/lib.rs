@@ -8,10 +8,16 @@
 //! State: `seen`, a map per user from event id to the timestamp it was last seen, and
 //! `swept-at`, when that map was last swept. At most once per window per user, the map is
 //! iterated (in pages) and entries older than the window are removed, so it holds about two
-//! windows of events.
+//! windows of events. Both states live [`QUIET_USER_TTL`] of processing time after their last
+//! write: the state of a user who stops sending is gone a day later.
+
+use std::time::Duration;
 
 use eddy_sdk::{Context, Error, MapState, Operator, Record, StateRegistry, ValueState};
 use serde::Deserialize;
+
+/// How long a user's state outlives their last event (processing time): one day.
+pub const QUIET_USER_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The default `window-ms`: one minute.
 pub const DEFAULT_WINDOW_MS: i64 = 60_000;
@@ -48,8 +54,8 @@ impl Operator for Dedup {
 
     fn open(states: &mut StateRegistry) -> Self {
         Self {
-            seen: states.map("seen"),
-            swept_at: states.value("swept-at"),
+            seen: states.declare("seen").ttl(QUIET_USER_TTL).map(),
+            swept_at: states.declare("swept-at").ttl(QUIET_USER_TTL).value(),
             window_ms: DEFAULT_WINDOW_MS,
         }
     }
