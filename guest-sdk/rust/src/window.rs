@@ -94,7 +94,9 @@
 //!
 //! Whenever they write a key's windows, the windows register an event-time timer of the key at
 //! `end - 1` of every pending window and at `end - 1 + L` of every live one (registering a
-//! timer that exists changes nothing), and they never delete one. A timer is identified by
+//! timer that exists changes nothing) — except when an element only adds to windows that
+//! were pending already and all the key's live windows are pending: their timers were
+//! registered when they became pending — and they never delete one. A timer is identified by
 //! (key, domain, timestamp) alone, so it is shared by everything that runs for the key —
 //! the operator's own event-time timers and every `Windows` of the operator: a timer the
 //! windows no longer need (a session that merged into a longer one, a window another timer
@@ -105,13 +107,13 @@
 //!
 //! # Costs
 //! The window value state is prefetched: `add` and `on_timer` of reduce and aggregate
-//! windows make no host call at all, but rewrite the key's whole list of live windows (and
-//! register its timers again, one or two per live window, in the call's result), so keep
+//! windows make no host call at all, but rewrite the key's whole list of live windows (and,
+//! when a window is created, fires or is cleaned up, register its timers again, one or two
+//! per live window, in the call's result), so keep
 //! accumulators small (a sliding window of size `s` and slide `d` keeps about `s / d`
 //! windows per key, sessions one or two). A process window makes one host call per `add`
 //! and reads the key's whole element list for every firing and cleanup.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::Serialize;
@@ -1488,7 +1490,14 @@ impl<F: WindowFunction> Windows<F> {
         let mut slots = self.load(ctx)?;
 
         let mut took = Vec::with_capacity(assigned.len());
+        // Whether the element only went into windows that were pending already, and every
+        // live window is pending: their timers were registered when they became pending
+        // (a cleanup time moved by a new allowed lateness is registered when the window
+        // fires), so none is sent again. A live window that fired already may need its
+        // cleanup timer registered under a new lateness: then they all are.
+        let mut same_timers = true;
         if let Assigner::Session { .. } = self.assigner {
+            same_timers = false;
             for new in assigned {
                 let mut merged = new;
                 let mut accumulator = None;
@@ -1535,12 +1544,18 @@ impl<F: WindowFunction> Windows<F> {
                     continue;
                 }
                 match slots.iter_mut().find(|slot| slot.window == window) {
-                    Some(slot) => self.function.accumulate(&mut slot.accumulator, &element),
-                    None => slots.push(Slot {
-                        window,
-                        pending: false,
-                        accumulator: self.function.create(&element),
-                    }),
+                    Some(slot) => {
+                        same_timers &= slot.pending;
+                        self.function.accumulate(&mut slot.accumulator, &element);
+                    }
+                    None => {
+                        same_timers = false;
+                        slots.push(Slot {
+                            window,
+                            pending: false,
+                            accumulator: self.function.create(&element),
+                        });
+                    }
                 }
                 took.push(window);
             }
@@ -1568,7 +1583,11 @@ impl<F: WindowFunction> Windows<F> {
                 slot.pending = true;
             }
         }
-        self.save_and_register(ctx, slots)?;
+        if fired.is_empty() && same_timers && slots.iter().all(|slot| slot.pending) {
+            self.save(ctx, slots)?;
+        } else {
+            self.save_and_register(ctx, slots)?;
+        }
         Ok(Added {
             fired,
             dropped: false,
@@ -1685,13 +1704,15 @@ impl<F: WindowFunction> Windows<F> {
     /// changes nothing for them), which keeps the timers right after a change of the allowed
     /// lateness without knowing which ones the key has.
     fn register_timers(&self, ctx: &mut Context<'_>, slots: &[Slot<F::Accumulator>]) {
-        let mut timers = BTreeSet::new();
+        let mut timers = Vec::with_capacity(slots.len() * 2);
         for slot in slots {
-            timers.insert(self.cleanup_time(&slot.window));
+            timers.push(self.cleanup_time(&slot.window));
             if slot.pending {
-                timers.insert(slot.window.max_timestamp());
+                timers.push(slot.window.max_timestamp());
             }
         }
+        timers.sort_unstable();
+        timers.dedup();
         for time in timers {
             ctx.register_event_time_timer(time);
         }

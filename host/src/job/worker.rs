@@ -1102,32 +1102,22 @@ impl Worker {
                 .value_put(w.handle, key, w.value)
                 .map_err(|e| JobError::Worker(e.to_string()))?;
         }
-        // Where each item goes back to: its stream and position (names its outputs and the
-        // timers it registers).
         let streams = &self.streams;
-        let origin_of = |i: usize| -> (String, u64) {
-            match items {
-                Items::Records(r) => (
-                    streams
-                        .get(r[i].source as usize)
-                        .map_or_else(String::new, |s| s.to_string()),
-                    r[i].position,
-                ),
-                Items::Timers { fired, .. } => timers::decode_origin(&fired[i].origin)
-                    .map_or_else(|| (String::new(), 0), |(s, p)| (s.to_string(), p)),
-            }
-        };
         for op in &decoded.timer_ops {
             let i = op.item as usize;
             let key = items.key(i);
             let result = if op.register {
+                // Windows register the timers they have again and again: look first, and
+                // build the origin only for a new timer.
                 if self.timers.contains(key, op.domain, op.timestamp) {
                     continue;
                 }
-                let (stream, position) = origin_of(i);
                 let origin = match items {
-                    Items::Records(_) => timers::encode_origin(&stream, position),
-                    Items::Timers { fired, .. } => fired[i].origin.clone(),
+                    Items::Records(r) => std::borrow::Cow::Owned(timers::encode_origin(
+                        streams.get(r[i].source as usize).map_or("", |s| &**s),
+                        r[i].position,
+                    )),
+                    Items::Timers { fired, .. } => std::borrow::Cow::Borrowed(&*fired[i].origin),
                 };
                 self.timers
                     .register(&mut host.keyed, key, op.domain, op.timestamp, &origin)
@@ -1139,7 +1129,9 @@ impl Worker {
         }
         host.keys.clear();
         // Records borrow their stream's name; fired timers name theirs.
-        let names: Vec<(std::borrow::Cow<'_, str>, u64)> = (0..n)
+        // (None needed when nothing was emitted, as with most timers.)
+        let named = if decoded.emits.is_empty() { 0 } else { n };
+        let names: Vec<(std::borrow::Cow<'_, str>, u64)> = (0..named)
             .map(|i| match items {
                 Items::Records(r) => (
                     std::borrow::Cow::Borrowed(
@@ -1148,9 +1140,10 @@ impl Worker {
                     r[i].position,
                 ),
                 Items::Timers { fired, domain, .. } => {
-                    let (stream, position) = origin_of(i);
+                    let (stream, position) =
+                        timers::decode_origin(&fired[i].origin).unwrap_or(("", 0));
                     (
-                        std::borrow::Cow::Owned(timer_stream(&stream, domain, fired[i].timestamp)),
+                        std::borrow::Cow::Owned(timer_stream(stream, domain, fired[i].timestamp)),
                         position,
                     )
                 }

@@ -600,7 +600,6 @@ impl KeyedState {
         key: &[u8],
         value: Option<&[u8]>,
     ) -> Result<(), KeyedError> {
-        self.check(handle, StateKind::Value)?;
         let stored = value.map(|v| self.stored(handle, v));
         self.value_put_raw(handle, key, stored.as_deref())
     }
@@ -612,6 +611,7 @@ impl KeyedState {
         key: &[u8],
         value: Option<&[u8]>,
     ) -> Result<(), KeyedError> {
+        self.check(handle, StateKind::Value)?;
         self.copy_on_write(handle, key);
         let (epoch, dirty_keys) = (self.epoch, &mut self.dirty_keys);
         let map = &mut self.values[handle as usize];
@@ -721,7 +721,6 @@ impl KeyedState {
         map_key: &[u8],
         value: Option<&[u8]>,
     ) -> Result<(), KeyedError> {
-        self.check(handle, StateKind::Map)?;
         let stored = value.map(|v| self.stored(handle, v));
         self.map_put_raw(handle, key, map_key, stored.as_deref())
     }

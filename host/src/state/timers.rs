@@ -11,15 +11,17 @@
 //! keeps an index of its key groups' timers, ordered by (domain, timestamp, key), and the
 //! event-time timers by key (which records must wait for a firing), built by one scan when
 //! the worker starts (or its cache is reset to the last checkpoint) and kept in step with
-//! every change. The index costs memory per timer (about 100 bytes plus twice the key);
-//! see docs/ARCHITECTURE.md.
+//! every change. It holds each timer's origin too (the map state's value), so that firing
+//! reads no map state. The index costs memory per timer (about 100 bytes plus twice the
+//! key, plus the origin: 8 bytes and the stream's name); see docs/ARCHITECTURE.md.
 //!
 //! The origin is the source record whose handling registered the timer (its stream and
 //! position), inherited by timers registered while handling a fired timer: it names the
 //! outputs of the timer (`{stream}@{e|p}{timestamp}` / position / emit index), so that a
 //! replay after a crash publishes them under the same ids.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::ops::Bound;
 
 use super::keyed::{KeyedError, KeyedState};
@@ -86,11 +88,14 @@ pub struct Fired {
 
 type ByKey = HashMap<Box<[u8]>, BTreeSet<i64>, foldhash::fast::RandomState>;
 
+/// A timer in firing order: domain, timestamp, key.
+type Entry = (u8, i64, Box<[u8]>);
+
 /// One worker's timer index (see the module docs).
 #[derive(Debug, Default)]
 pub struct Timers {
-    /// Every timer, in firing order.
-    index: BTreeSet<(u8, i64, Box<[u8]>)>,
+    /// Every timer, in firing order, with its origin.
+    index: BTreeMap<Entry, Box<[u8]>>,
     /// Event-time timers by key: which records must wait for a firing.
     by_key: ByKey,
 }
@@ -109,13 +114,13 @@ impl Timers {
         let mut corrupt = None;
         for kg in groups {
             keys::keyed_prefix(&mut prefix, keys::TABLE_MAP, kg as u16, state.id);
-            db.scan_prefix(&prefix, &prefix, |k, _| {
+            db.scan_prefix(&prefix, &prefix, |k, origin| {
                 let parsed = keys::split_keyed(k)
                     .and_then(|(_, _, rest)| keys::split_map_rest(rest))
                     .and_then(|(key, mk)| Some((key, parse_map_key(mk)?)));
                 match parsed {
                     Some((key, (domain, ts))) => {
-                        timers.insert(domain, ts, key);
+                        timers.insert(domain, ts, key, origin);
                         true
                     }
                     None => {
@@ -138,8 +143,13 @@ impl Timers {
         keyed.states().len().saturating_sub(1) as u32
     }
 
-    fn insert(&mut self, domain: u8, timestamp: i64, key: &[u8]) {
-        if self.index.insert((domain, timestamp, key.into())) && domain == EVENT_TIME {
+    fn insert(&mut self, domain: u8, timestamp: i64, key: &[u8], origin: &[u8]) {
+        if self
+            .index
+            .insert((domain, timestamp, key.into()), origin.into())
+            .is_none()
+            && domain == EVENT_TIME
+        {
             match self.by_key.get_mut(key) {
                 Some(set) => {
                     set.insert(timestamp);
@@ -152,7 +162,10 @@ impl Timers {
     }
 
     fn remove(&mut self, domain: u8, timestamp: i64, key: &[u8]) -> bool {
-        let removed = self.index.remove(&(domain, timestamp, key.into()));
+        let removed = self
+            .index
+            .remove(&(domain, timestamp, key.into()))
+            .is_some();
         if removed
             && domain == EVENT_TIME
             && let Some(set) = self.by_key.get_mut(key)
@@ -191,14 +204,14 @@ impl Timers {
                 .get(key)
                 .is_some_and(|set| set.contains(&timestamp))
         } else {
-            self.index.contains(&(domain, timestamp, key.into()))
+            self.index.contains_key(&(domain, timestamp, key.into()))
         };
         if exists {
             return Ok(());
         }
         let h = Self::handle(keyed);
         keyed.map_put(h, key, &map_key(domain, timestamp), Some(origin))?;
-        self.insert(domain, timestamp, key);
+        self.insert(domain, timestamp, key, origin);
         Ok(())
     }
 
@@ -210,7 +223,7 @@ impl Timers {
                 .get(key)
                 .is_some_and(|set| set.contains(&timestamp))
         } else {
-            self.index.contains(&(domain, timestamp, key.into()))
+            self.index.contains_key(&(domain, timestamp, key.into()))
         }
     }
 
@@ -231,7 +244,9 @@ impl Timers {
 
     /// Whether `key` has an event-time timer at or below `watermark`.
     pub fn key_due(&self, key: &[u8], watermark: i64) -> bool {
-        !self.by_key.is_empty()
+        // Asked before every record: the earliest timer of all (event time sorts first)
+        // answers most of them without hashing the key.
+        matches!(self.index.first_key_value(), Some(((EVENT_TIME, ts, _), _)) if *ts <= watermark)
             && self
                 .by_key
                 .get(key)
@@ -241,14 +256,27 @@ impl Timers {
 
     /// The earliest timer of `domain`.
     pub fn earliest(&self, domain: u8) -> Option<i64> {
+        self.front(domain).map(|(_, ts, _)| *ts)
+    }
+
+    /// The first timer of `domain` in firing order.
+    fn front(&self, domain: u8) -> Option<&Entry> {
+        if domain == EVENT_TIME {
+            // It sorts first.
+            return self
+                .index
+                .first_key_value()
+                .map(|(k, _)| k)
+                .filter(|(d, _, _)| *d == domain);
+        }
         self.index
             .range((
                 Bound::Included((domain, i64::MIN, Box::<[u8]>::default())),
                 Bound::Unbounded,
             ))
             .next()
+            .map(|(k, _)| k)
             .filter(|(d, _, _)| *d == domain)
-            .map(|(_, ts, _)| *ts)
     }
 
     /// The latest timer of `domain`.
@@ -259,8 +287,8 @@ impl Timers {
                 Bound::Excluded((domain + 1, i64::MIN, Box::<[u8]>::default())),
             ))
             .next_back()
-            .filter(|(d, _, _)| *d == domain)
-            .map(|(_, ts, _)| *ts)
+            .filter(|((d, _, _), _)| *d == domain)
+            .map(|((_, ts, _), _)| *ts)
     }
 
     /// Removes and returns (in firing order) the next run of timers of `domain` due at
@@ -275,26 +303,46 @@ impl Timers {
         max: usize,
     ) -> Result<Vec<Fired>, KeyedError> {
         let h = Self::handle(keyed);
-        let start = Bound::Included((domain, i64::MIN, Box::<[u8]>::default()));
-        let mut run: Vec<(i64, Box<[u8]>)> = Vec::new();
-        let mut keys: std::collections::HashSet<&[u8], foldhash::fast::RandomState> =
+        let mut out: Vec<Fired> = Vec::new();
+        // The hashes of the run's keys (a match is checked against the run itself).
+        let hasher = foldhash::fast::FixedState::default();
+        let mut hashes: std::collections::HashSet<u64, foldhash::fast::RandomState> =
             Default::default();
-        for (d, ts, key) in self.index.range((start, Bound::Unbounded)) {
-            if *d != domain || *ts > upto || run.len() >= max || !keys.insert(key) {
-                break;
+        // The run is the front of the index: taken off it as it is read (no key copies, no
+        // second search to remove them).
+        while out.len() < max {
+            match self.front(domain) {
+                Some((d, ts, key)) if *d == domain && *ts <= upto => {
+                    let hash = hasher.hash_one(key);
+                    if !hashes.insert(hash) && out.iter().any(|f| f.key == *key) {
+                        break;
+                    }
+                }
+                _ => break,
             }
-            run.push((*ts, key.clone()));
-        }
-        let mut out = Vec::with_capacity(run.len());
-        for (timestamp, key) in run {
-            self.remove(domain, timestamp, &key);
-            let mk = map_key(domain, timestamp);
-            let origin = keyed.map_get(h, &key, &mk)?.unwrap_or_default();
-            keyed.map_put(h, &key, &mk, None)?;
+            // Event time sorts first: its front is the index's.
+            let taken = if domain == EVENT_TIME {
+                self.index.pop_first()
+            } else {
+                let front = self.front(domain).cloned();
+                front.and_then(|f| self.index.remove_entry(&f))
+            };
+            let Some(((_, timestamp, key), origin)) = taken else {
+                break;
+            };
+            if domain == EVENT_TIME
+                && let Some(set) = self.by_key.get_mut(&key)
+            {
+                set.remove(&timestamp);
+                if set.is_empty() {
+                    self.by_key.remove(&key);
+                }
+            }
+            keyed.map_put(h, &key, &map_key(domain, timestamp), None)?;
             out.push(Fired {
                 key,
                 timestamp,
-                origin,
+                origin: origin.into_vec(),
             });
         }
         Ok(out)
@@ -304,7 +352,87 @@ impl Timers {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::state::StateDb;
+
+    fn keyed(dir: &std::path::Path) -> KeyedState {
+        let db = Arc::new(StateDb::open(dir, 16).unwrap());
+        let reg = db.register("op", &[descriptor()]).unwrap();
+        KeyedState::new(db, reg, 1 << 20)
+    }
+
+    /// A fired timer's key, timestamp and decoded origin.
+    type Taken<'a> = (&'a [u8], i64, Option<(&'a str, u64)>);
+
+    fn taken(run: &[Fired]) -> Vec<Taken<'_>> {
+        run.iter()
+            .map(|f| (&*f.key, f.timestamp, decode_origin(&f.origin)))
+            .collect()
+    }
+
+    #[test]
+    fn runs_come_in_firing_order_with_each_key_once_per_domain() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut keyed = keyed(dir.path());
+        let mut t = Timers::default();
+        let origin = encode_origin("s", 7);
+        for (key, domain, ts) in [
+            (&b"b"[..], EVENT_TIME, 10),
+            (b"a", EVENT_TIME, 10),
+            (b"a", EVENT_TIME, 5),
+            (b"c", EVENT_TIME, 30),
+            (b"a", PROCESSING_TIME, 1),
+            (b"b", PROCESSING_TIME, 2),
+            (b"b", EVENT_TIME, 10), // again: no change
+        ] {
+            t.register(&mut keyed, key, domain, ts, &origin).unwrap();
+        }
+        assert_eq!(t.len(), 6);
+        assert!(!t.key_due(b"a", 4));
+        assert!(t.key_due(b"a", 5));
+        assert!(!t.key_due(b"b", 5));
+        assert!(!t.key_due(b"z", 100));
+        assert_eq!(t.earliest(PROCESSING_TIME), Some(1));
+        assert_eq!(t.latest(EVENT_TIME), Some(30));
+
+        // Processing-time timers are reached behind the event-time ones.
+        let run = t.take_run(&mut keyed, PROCESSING_TIME, 1, 10).unwrap();
+        assert_eq!(taken(&run), [(&b"a"[..], 1, Some(("s", 7)))]);
+        // The run ends before a key it has (`a` at 10 waits for the next call, and so does
+        // `b`, behind it).
+        let run = t.take_run(&mut keyed, EVENT_TIME, 20, 10).unwrap();
+        assert_eq!(taken(&run), [(&b"a"[..], 5, Some(("s", 7)))]);
+        assert!(t.key_due(b"a", 10));
+        let run = t.take_run(&mut keyed, EVENT_TIME, 20, 10).unwrap();
+        assert_eq!(
+            taken(&run),
+            [(&b"a"[..], 10, Some(("s", 7))), (b"b", 10, Some(("s", 7)))]
+        );
+        assert!(!t.key_due(b"a", i64::MAX));
+        assert!(
+            t.take_run(&mut keyed, EVENT_TIME, 20, 10)
+                .unwrap()
+                .is_empty()
+        );
+        // At most `max`, and the taken timers are gone from the map state too.
+        let run = t.take_run(&mut keyed, EVENT_TIME, 30, 0).unwrap();
+        assert!(run.is_empty());
+        let h = Timers::handle(&keyed);
+        assert_eq!(
+            keyed.map_get(h, b"a", &map_key(EVENT_TIME, 5)).unwrap(),
+            None
+        );
+        assert!(
+            keyed
+                .map_get(h, b"c", &map_key(EVENT_TIME, 30))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(t.len(), 2);
+        assert!(t.contains(b"b", PROCESSING_TIME, 2));
+    }
 
     #[test]
     fn map_keys_sort_by_domain_then_timestamp() {
