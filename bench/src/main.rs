@@ -235,9 +235,9 @@ fn run_variant(variant: &str, records: u64, keys: u64, module: &Path) -> Result<
             dir.path(),
             records,
             keys,
-            windows,
+            Path::new("target/operators/timer_count.wasm"),
             batch,
-            "{ mode = \"timers\" }",
+            "{}",
         )?,
         other => bail!("unknown variant {other}"),
     };
