@@ -886,84 +886,6 @@ impl TumblingWindows {
         self.allowed_lateness = lateness_ms;
         self
     }
-
-    /// Finishes the declaration with a reduce function; see [`Reduce`]. `name` names the
-    /// windows' state (`{name}/windows`).
-    ///
-    /// ```
-    /// # use eddy_sdk::{StateRegistry, window::*};
-    /// fn declare(states: &mut StateRegistry) -> Windows<Reduce<i64>> {
-    ///     TumblingWindows::of(60_000).reduce(states, "sums", |a, b| a + b)
-    /// }
-    /// ```
-    pub fn reduce<T>(
-        self,
-        states: &mut StateRegistry,
-        name: &str,
-        reduce: fn(&T, &T) -> T,
-    ) -> Windows<Reduce<T>>
-    where
-        T: Serialize + DeserializeOwned + Clone + 'static,
-    {
-        sealed::SealedAssigner::spec(self).reduce(states, name, reduce)
-    }
-
-    /// Finishes the declaration with an aggregate function; see [`Aggregate`]. `name` names
-    /// the windows' state (`{name}/windows`).
-    ///
-    /// ```
-    /// # use eddy_sdk::{AggregateFunction, StateRegistry, window::*};
-    /// struct Count;
-    /// impl AggregateFunction for Count {
-    ///     type Input = ();
-    ///     type Accumulator = u64;
-    ///     type Output = u64;
-    ///     fn create_accumulator(&self) -> u64 { 0 }
-    ///     fn add(&self, _: (), n: &mut u64) { *n += 1 }
-    ///     fn get_result(&self, n: &u64) -> u64 { *n }
-    /// }
-    /// fn declare(states: &mut StateRegistry) -> Windows<Aggregate<Count>> {
-    ///     TumblingWindows::of(60_000).aggregate(states, "counts", Count)
-    /// }
-    /// ```
-    pub fn aggregate<A>(
-        self,
-        states: &mut StateRegistry,
-        name: &str,
-        function: A,
-    ) -> Windows<Aggregate<A>>
-    where
-        A: AggregateFunction,
-        A::Input: Clone,
-    {
-        sealed::SealedAssigner::spec(self).aggregate(states, name, function, None)
-    }
-
-    /// Finishes the declaration with a process-window function; see [`Process`]. `name` names
-    /// the windows' state (`{name}/windows` and `{name}/elements`).
-    ///
-    /// ```
-    /// # use eddy_sdk::{StateRegistry, window::*};
-    /// struct Distinct;
-    /// impl ProcessWindowFunction for Distinct {
-    ///     type Input = String;
-    ///     type Output = usize;
-    ///     fn process(&self, _: &[u8], _: &Window, elements: Vec<(i64, String)>) -> usize {
-    ///         elements.iter().map(|(_, s)| s).collect::<std::collections::BTreeSet<_>>().len()
-    ///     }
-    /// }
-    /// fn declare(states: &mut StateRegistry) -> Windows<Process<Distinct>> {
-    ///     TumblingWindows::of(60_000).process(states, "distinct", Distinct)
-    /// }
-    /// ```
-    pub fn process<P: ProcessWindowFunction>(
-        self,
-        states: &mut StateRegistry,
-        name: &str,
-        function: P,
-    ) -> Windows<Process<P>> {
-        sealed::SealedAssigner::spec(self).process(states, name, function)
-    }
 }
 
 /// Sliding event-time windows: windows of one size that start every `slide`, e.g. the last
@@ -1041,82 +963,6 @@ impl SlidingWindows {
         self.allowed_lateness = lateness_ms;
         self
     }
-
-    /// Finishes the declaration with a reduce function; see [`Reduce`] and
-    /// [`TumblingWindows::reduce`].
-    ///
-    /// ```
-    /// # use eddy_sdk::{StateRegistry, window::*};
-    /// fn declare(states: &mut StateRegistry) -> Windows<Reduce<i64>> {
-    ///     SlidingWindows::of(60_000, 20_000).reduce(states, "sums", |a, b| a + b)
-    /// }
-    /// ```
-    pub fn reduce<T>(
-        self,
-        states: &mut StateRegistry,
-        name: &str,
-        reduce: fn(&T, &T) -> T,
-    ) -> Windows<Reduce<T>>
-    where
-        T: Serialize + DeserializeOwned + Clone + 'static,
-    {
-        sealed::SealedAssigner::spec(self).reduce(states, name, reduce)
-    }
-
-    /// Finishes the declaration with an aggregate function; see [`Aggregate`].
-    ///
-    /// ```
-    /// # use eddy_sdk::{AggregateFunction, StateRegistry, window::*};
-    /// struct Sum;
-    /// impl AggregateFunction for Sum {
-    ///     type Input = i64;
-    ///     type Accumulator = i64;
-    ///     type Output = i64;
-    ///     fn create_accumulator(&self) -> i64 { 0 }
-    ///     fn add(&self, v: i64, sum: &mut i64) { *sum += v }
-    ///     fn get_result(&self, sum: &i64) -> i64 { *sum }
-    /// }
-    /// fn declare(states: &mut StateRegistry) -> Windows<Aggregate<Sum>> {
-    ///     SlidingWindows::of(60_000, 20_000).aggregate(states, "sums", Sum)
-    /// }
-    /// ```
-    pub fn aggregate<A>(
-        self,
-        states: &mut StateRegistry,
-        name: &str,
-        function: A,
-    ) -> Windows<Aggregate<A>>
-    where
-        A: AggregateFunction,
-        A::Input: Clone,
-    {
-        sealed::SealedAssigner::spec(self).aggregate(states, name, function, None)
-    }
-
-    /// Finishes the declaration with a process-window function; see [`Process`].
-    ///
-    /// ```
-    /// # use eddy_sdk::{StateRegistry, window::*};
-    /// struct Count;
-    /// impl ProcessWindowFunction for Count {
-    ///     type Input = ();
-    ///     type Output = usize;
-    ///     fn process(&self, _: &[u8], _: &Window, elements: Vec<(i64, ())>) -> usize {
-    ///         elements.len()
-    ///     }
-    /// }
-    /// fn declare(states: &mut StateRegistry) -> Windows<Process<Count>> {
-    ///     SlidingWindows::of(60_000, 20_000).process(states, "counts", Count)
-    /// }
-    /// ```
-    pub fn process<P: ProcessWindowFunction>(
-        self,
-        states: &mut StateRegistry,
-        name: &str,
-        function: P,
-    ) -> Windows<Process<P>> {
-        sealed::SealedAssigner::spec(self).process(states, name, function)
-    }
 }
 
 /// Session windows of event time: a key's elements less than `gap` apart form one session,
@@ -1175,27 +1021,6 @@ impl SessionWindows {
         self
     }
 
-    /// Finishes the declaration with a reduce function (which also merges sessions); see
-    /// [`Reduce`].
-    ///
-    /// ```
-    /// # use eddy_sdk::{StateRegistry, window::*};
-    /// fn declare(states: &mut StateRegistry) -> Windows<Reduce<i64>> {
-    ///     SessionWindows::with_gap(60_000).reduce(states, "sums", |a, b| a + b)
-    /// }
-    /// ```
-    pub fn reduce<T>(
-        self,
-        states: &mut StateRegistry,
-        name: &str,
-        reduce: fn(&T, &T) -> T,
-    ) -> Windows<Reduce<T>>
-    where
-        T: Serialize + DeserializeOwned + Clone + 'static,
-    {
-        sealed::SealedAssigner::spec(self).reduce(states, name, reduce)
-    }
-
     /// Finishes the declaration with an aggregate function, which must merge accumulators;
     /// see [`Aggregate`] and [`MergingAggregateFunction`].
     ///
@@ -1230,34 +1055,97 @@ impl SessionWindows {
         let merge: MergeFn<A> = <A as MergingAggregateFunction>::merge;
         sealed::SealedAssigner::spec(self).aggregate(states, name, function, Some(merge))
     }
-
-    /// Finishes the declaration with a process-window function; see [`Process`].
-    ///
-    /// ```
-    /// # use eddy_sdk::{StateRegistry, window::*};
-    /// struct Duration;
-    /// impl ProcessWindowFunction for Duration {
-    ///     type Input = ();
-    ///     type Output = i64;
-    ///     fn process(&self, _: &[u8], _: &Window, elements: Vec<(i64, ())>) -> i64 {
-    ///         let first = elements.first().map_or(0, |(t, _)| *t);
-    ///         let last = elements.last().map_or(0, |(t, _)| *t);
-    ///         last - first
-    ///     }
-    /// }
-    /// fn declare(states: &mut StateRegistry) -> Windows<Process<Duration>> {
-    ///     SessionWindows::with_gap(60_000).process(states, "durations", Duration)
-    /// }
-    /// ```
-    pub fn process<P: ProcessWindowFunction>(
-        self,
-        states: &mut StateRegistry,
-        name: &str,
-        function: P,
-    ) -> Windows<Process<P>> {
-        sealed::SealedAssigner::spec(self).process(states, name, function)
-    }
 }
+
+/// The ways to finish a window declaration, the same for every assigner: `reduce` and
+/// `process`, and `aggregate` when its name is given (assigners whose windows never merge;
+/// sessions have their own, which needs a merge). `$new` builds the assigner in the doc
+/// tests.
+macro_rules! finishers {
+    ($assigner:ty, $new:literal $(, $aggregate:ident)?) => {
+        impl $assigner {
+            /// Finishes the declaration with a reduce function (which also merges windows
+            /// that merge); see [`Reduce`]. `name` names the windows' state
+            /// (`{name}/windows`).
+            ///
+            #[doc = concat!(
+                "```\n# use eddy_sdk::{StateRegistry, window::*};\n",
+                "fn declare(states: &mut StateRegistry) -> Windows<Reduce<i64>> {\n    ",
+                $new, ".reduce(states, \"sums\", |a, b| a + b)\n}\n```"
+            )]
+            pub fn reduce<T>(
+                self,
+                states: &mut StateRegistry,
+                name: &str,
+                reduce: fn(&T, &T) -> T,
+            ) -> Windows<Reduce<T>>
+            where
+                T: Serialize + DeserializeOwned + Clone + 'static,
+            {
+                sealed::SealedAssigner::spec(self).reduce(states, name, reduce)
+            }
+
+            /// Finishes the declaration with a process-window function; see [`Process`].
+            /// `name` names the windows' state (`{name}/windows` and `{name}/elements`).
+            ///
+            #[doc = concat!(
+                "```\n# use eddy_sdk::{StateRegistry, window::*};\n",
+                "struct Count;\n",
+                "impl ProcessWindowFunction for Count {\n",
+                "    type Input = ();\n    type Output = usize;\n",
+                "    fn process(&self, _: &[u8], _: &Window, elements: Vec<(i64, ())>) -> usize {\n",
+                "        elements.len()\n    }\n}\n",
+                "fn declare(states: &mut StateRegistry) -> Windows<Process<Count>> {\n    ",
+                $new, ".process(states, \"counts\", Count)\n}\n```"
+            )]
+            pub fn process<P: ProcessWindowFunction>(
+                self,
+                states: &mut StateRegistry,
+                name: &str,
+                function: P,
+            ) -> Windows<Process<P>> {
+                sealed::SealedAssigner::spec(self).process(states, name, function)
+            }
+
+            $(
+            /// Finishes the declaration with an aggregate function; see [`Aggregate`].
+            /// `name` names the windows' state (`{name}/windows`).
+            ///
+            #[doc = concat!(
+                "```\n# use eddy_sdk::{AggregateFunction, StateRegistry, window::*};\n",
+                "struct Count;\n",
+                "impl AggregateFunction for Count {\n",
+                "    type Input = ();\n    type Accumulator = u64;\n    type Output = u64;\n",
+                "    fn create_accumulator(&self) -> u64 { 0 }\n",
+                "    fn add(&self, _: (), n: &mut u64) { *n += 1 }\n",
+                "    fn get_result(&self, n: &u64) -> u64 { *n }\n}\n",
+                "fn declare(states: &mut StateRegistry) -> Windows<Aggregate<Count>> {\n    ",
+                $new, ".aggregate(states, \"counts\", Count)\n}\n```"
+            )]
+            pub fn $aggregate<A>(
+                self,
+                states: &mut StateRegistry,
+                name: &str,
+                function: A,
+            ) -> Windows<Aggregate<A>>
+            where
+                A: AggregateFunction,
+                A::Input: Clone,
+            {
+                sealed::SealedAssigner::spec(self).aggregate(states, name, function, None)
+            }
+            )?
+        }
+    };
+}
+
+finishers!(TumblingWindows, "TumblingWindows::of(60_000)", aggregate);
+finishers!(
+    SlidingWindows,
+    "SlidingWindows::of(60_000, 20_000)",
+    aggregate
+);
+finishers!(SessionWindows, "SessionWindows::with_gap(60_000)");
 
 /// One live window of a key, as the window value state stores it:
 /// `(start, end, pending, accumulator)`.
