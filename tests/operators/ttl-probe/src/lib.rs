@@ -15,11 +15,10 @@
 //! keys, sorted>],"l":[<list items, oldest first>]}`, fields in that order. Every read
 //! restarts the TTL under `on-read-and-write`, `get`'s too.
 //!
-//! Config: `{"ttl-ms": N, "update": "on-create-and-write" | "on-read-and-write"}` (defaults
-//! 4000 and `on-create-and-write`). The host reads state descriptors through `describe`,
-//! which gets no config, so the TTL is declared, not configured: every state lives
-//! 4,000 ms of processing time after its last update, and `ttl-ms` must be 4000 (anything
-//! else fails `init` with `invalid-config`). `update` picks the states the ops use:
+//! Config: `{"update": "on-create-and-write" | "on-read-and-write"}` (default
+//! `on-create-and-write`). The host reads state descriptors through `describe`, which gets
+//! no config, so the TTL is declared, not configured: every state lives 4,000 ms of
+//! processing time after its last update. `update` picks the states the ops use:
 //!
 //! | update | value (string) | map (string → string) | list (string) |
 //! |--------|----------------|-----------------------|---------------|
@@ -60,8 +59,6 @@ struct Got<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Config {
-    #[serde(default)]
-    ttl_ms: Option<u64>,
     #[serde(default)]
     update: Option<String>,
 }
@@ -132,16 +129,6 @@ impl Operator for TtlProbe {
     fn init(&mut self, config: &str) -> Result<(), Error> {
         let config: Config = serde_json::from_str(config)
             .map_err(|e| Error::invalid_config(format!("ttl-probe config: {e}")))?;
-        match config.ttl_ms {
-            None | Some(TTL_MS) => {}
-            Some(other) => {
-                return Err(Error::invalid_config(format!(
-                    "ttl-probe config: ttl-ms is {other}, but the probe's states are declared \
-                     with {TTL_MS} ms (descriptors come from `describe`, which gets no \
-                     config); leave ttl-ms out or set it to {TTL_MS}"
-                )));
-            }
-        }
         self.read_too = match config.update.as_deref() {
             None | Some("on-create-and-write") => false,
             Some("on-read-and-write") => true,
@@ -316,11 +303,10 @@ mod tests {
 
     #[test]
     fn configs_are_checked() {
-        let ok = Harness::<TtlProbe>::new()
-            .with_config(r#"{"ttl-ms":4000,"update":"on-create-and-write"}"#);
+        let ok = Harness::<TtlProbe>::new().with_config(r#"{"update":"on-create-and-write"}"#);
         assert!(ok.init_result().is_ok());
         for bad in [
-            r#"{"ttl-ms":500}"#,
+            r#"{"ttl-ms":4000}"#,
             r#"{"update":"sometimes"}"#,
             r#"{"ttl":1000}"#,
         ] {
