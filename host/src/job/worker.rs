@@ -22,7 +22,7 @@ use crate::runtime::batch::{self, Encoder};
 use crate::runtime::{CallError, Instance, Prepared};
 use crate::state::host::OperatorContext;
 use crate::state::timers::{self, Fired, Timers};
-use crate::state::{OperatorStates, RegisteredState, StateKind, WriteOp};
+use crate::state::{OperatorStates, RegisteredState, StateKind, WriteOp, wall_clock_ms};
 
 /// Messages from the coordinator to a worker, in stream order.
 #[derive(Debug)]
@@ -239,11 +239,6 @@ fn timer_stream(stream: &str, domain: u8, timestamp: i64) -> String {
         'p'
     };
     format!("{stream}@{d}{timestamp}")
-}
-
-/// Wall-clock milliseconds since the epoch.
-fn now_ms() -> i64 {
-    crate::checkpoint::now_ms() as i64
 }
 
 /// A swapped-in module's probation in one worker.
@@ -587,7 +582,7 @@ impl Worker {
                     // Wake for the next processing-time timer.
                     Some(at) => {
                         let wait = Duration::from_millis(
-                            at.saturating_sub(now_ms()).clamp(0, 1000) as u64,
+                            at.saturating_sub(wall_clock_ms()).clamp(0, 1000) as u64,
                         );
                         match rx.recv_timeout(wait) {
                             Ok(m) => Some(m),
@@ -638,7 +633,7 @@ impl Worker {
                 None => Ok(()),
             };
             if res.is_ok() && !self.cut && !self.timers.is_empty() {
-                res = self.fire(timers::PROCESSING_TIME, now_ms(), &tx);
+                res = self.fire(timers::PROCESSING_TIME, wall_clock_ms(), &tx);
             }
             if res.is_ok() && self.draining.is_some() {
                 res = self.drain_step();
@@ -1014,7 +1009,7 @@ impl Worker {
         }
         let n_keys = host.keys.len() as u32;
         let enc = &mut self.encoder;
-        let now = now_ms();
+        let now = wall_clock_ms();
         host.keyed.set_now(now);
         enc.start(now);
         enc.u32(n_keys);
