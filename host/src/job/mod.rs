@@ -261,8 +261,16 @@ fn write_savepoint_from_copy(db: &StateDb, req: SavepointRequest, copy: PathBuf)
     }
 }
 
-/// Where compiled modules are cached for a job: beside its state.
+/// The environment variable that names a compiled-module cache folder shared by every job
+/// (and `eddy inspect-module`) of a machine, instead of one beside each job's state.
+pub const MODULE_CACHE_ENV: &str = "EDDY_MODULE_CACHE";
+
+/// Where compiled modules are cached for a job: the folder `EDDY_MODULE_CACHE` names, else
+/// `module-cache` beside the job's state.
 pub fn module_cache_dir(cfg: &JobConfig) -> PathBuf {
+    if let Some(dir) = std::env::var_os(MODULE_CACHE_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     cfg.state
         .dir
         .parent()

@@ -311,6 +311,10 @@ impl Runtime {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut h);
         let file = dir.join(format!("{sha256}-{:016x}.cwasm", h.finish()));
+        // One compile per cache file at a time in this process: jobs (or tests) loading the
+        // same module together wait for the first compile and then read its result.
+        let lock = compile_lock(&file);
+        let _compiling = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if file.exists() {
             // SAFETY: the file was written by `Engine::precompile_component` of an engine
             // with the same compatibility hash (it is in the name), into eddy's own cache
@@ -331,7 +335,13 @@ impl Runtime {
             let serialized = component
                 .serialize()
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+            // Unique per process and thread, so that concurrent writers (other processes
+            // sharing the cache) never write into one temporary file.
+            let tmp = file.with_extension(format!(
+                "tmp{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
             std::fs::write(&tmp, serialized)?;
             std::fs::rename(&tmp, &file)
         };
@@ -748,4 +758,13 @@ pub fn log_line(operator: &str, level: Level, key: Option<&[u8]>, message: &str)
         Level::Warn => tracing::warn!(target: "operator", operator, key, "{message}"),
         Level::Error => tracing::error!(target: "operator", operator, key, "{message}"),
     }
+}
+
+/// The in-process lock of one compiled-module cache file.
+fn compile_lock(file: &Path) -> Arc<std::sync::Mutex<()>> {
+    static LOCKS: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<std::sync::Mutex<()>>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut locks = LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    locks.entry(file.to_path_buf()).or_default().clone()
 }
