@@ -1,0 +1,286 @@
+// Types of eddy-sdk, the JavaScript SDK for Eddy operators (eddy:operator@0.4.0).
+
+/** A codec: how state values and map keys become bytes. `name` goes into the state descriptor. */
+export interface Codec<T = any> {
+  readonly name: string;
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+/** UTF-8 JSON text (descriptor codec `"json"`), the SDK's default. */
+export const json: Codec;
+/** The codecs the SDK ships. */
+export const Codec: { readonly json: Codec };
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+export type TimeDomainName = 'event-time' | 'processing-time';
+export type TtlUpdateName = 'on-create-and-write' | 'on-read-and-write';
+export type RedistributionName = 'even-split' | 'union';
+export type OperatorErrorKind = 'failed' | 'invalid-config' | 'unsupported';
+
+export const TimeDomain: { readonly EventTime: 'event-time'; readonly ProcessingTime: 'processing-time' };
+export const TtlUpdate: { readonly OnCreateAndWrite: 'on-create-and-write'; readonly OnReadAndWrite: 'on-read-and-write' };
+export const Redistribution: { readonly EvenSplit: 'even-split'; readonly Union: 'union' };
+
+/** The watermark before any record has set one (i64::MIN, -2^63). */
+export const NO_WATERMARK: number;
+/** The schema version a state gets unless declared otherwise (1). */
+export const DEFAULT_SCHEMA_VERSION: number;
+/** How many entries `MapState.entries` / `keys` fetch per host call by default (256). */
+export const DEFAULT_PAGE_SIZE: number;
+
+/**
+ * An error with the `operator-error` case it becomes: `failed` (the record is
+ * dead-lettered), `invalid-config` (from `init`) or `unsupported` (e.g. `migrate`). Any other
+ * thrown value becomes `failed` (in `init`: `invalid-config`) with its message.
+ */
+export class OperatorError extends Error {
+  constructor(kind: OperatorErrorKind, message: string);
+  readonly kind: OperatorErrorKind;
+  static failed(message: string): OperatorError;
+  static invalidConfig(message: string): OperatorError;
+  static unsupported(message: string): OperatorError;
+  /** The same error with `context: ` put in front of its message. */
+  withContext(context: string): OperatorError;
+}
+
+/** An error the host returned from a state call (the WIT `state-error`). */
+export class StateError extends Error {
+  constructor(tag: 'bad-handle' | 'bad-key' | 'too-large' | 'backend', val: unknown);
+  readonly tag: 'bad-handle' | 'bad-key' | 'too-large' | 'backend';
+  readonly val: unknown;
+}
+
+/** What `trap` throws; the SDK lets it through so that the engine traps the instance. */
+export class Trap extends Error {}
+
+/**
+ * Traps the instance, as a Rust panic does: the batch's effects are discarded, the host
+ * builds a fresh instance and the record that traps alone is dead-lettered with
+ * `operator trapped: …` (the message is logged at `error` first). Prefer throwing.
+ */
+export function trap(message?: string): never;
+
+/** Logs a line into the host's structured logging, not tagged with a key. */
+export function log(level: LogLevel, message: string): void;
+
+/** Options of a keyed state declaration. */
+export interface StateOptions<T = any> {
+  /** Version of the bytes' schema (default 1); a change makes the host call `migrate`. */
+  schemaVersion?: number;
+  /** Time to live of each value (map entry, list item), in whole milliseconds of processing time. */
+  ttl?: number;
+  /** What restarts the time to live (default `'on-create-and-write'`); only with `ttl`. */
+  ttlUpdate?: TtlUpdateName;
+  /** How values (and map keys) become bytes (default JSON). */
+  codec?: Codec<T>;
+}
+
+/** Options of an operator state declaration. */
+export interface OperatorStateOptions<T = any> {
+  schemaVersion?: number;
+  /** How the items are spread over the workers at a start (default `'even-split'`). */
+  redistribution?: RedistributionName;
+  codec?: Codec<T>;
+}
+
+/** An incremental aggregation (Flink's AggregateFunction). */
+export interface AggregateFunction<In, Acc, Out> {
+  createAccumulator(): Acc;
+  /** Adds `value`; returns the new accumulator, or nothing having changed it in place. */
+  add(value: In, accumulator: Acc): Acc | void;
+  getResult(accumulator: Acc): Out;
+}
+
+/** Where an operator declares its state, in `open(states)`. Handles are numbered in declaration order. */
+export class StateRegistry {
+  value<T = any>(name: string, options?: StateOptions<T>): ValueState<T>;
+  map<K = any, V = any>(name: string, options?: StateOptions<K | V>): MapState<K, V>;
+  list<T = any>(name: string, options?: StateOptions<T>): ListState<T>;
+  reducing<T = any>(name: string, reduce: (accumulated: T, added: T) => T, options?: StateOptions<T>): ReducingState<T>;
+  aggregating<In, Acc, Out>(
+    name: string,
+    fn: AggregateFunction<In, Acc, Out>,
+    options?: StateOptions<Acc>,
+  ): AggregatingState<In, Acc, Out>;
+  operatorList<T = any>(name: string, options?: OperatorStateOptions<T>): OperatorListState<T>;
+}
+
+/**
+ * One value per key, prefetched into the batch (reads and writes cost no host call). Under
+ * `ttlUpdate: 'on-read-and-write'` a read of a present value writes it back.
+ */
+export class ValueState<T = any> {
+  readonly handle: number;
+  readonly name: string;
+  /** The current key's value, or `undefined`. */
+  get(): T | undefined;
+  /** The current key's value, or `fallback`. */
+  getOr(fallback: T): T;
+  set(value: T): void;
+  clear(): void;
+}
+
+/** A map per key; every call crosses to the host. Iteration is in the byte order of the encoded keys. */
+export class MapState<K = any, V = any> {
+  readonly handle: number;
+  readonly name: string;
+  get(key: K): V | undefined;
+  put(key: K, value: V): void;
+  remove(key: K): void;
+  contains(key: K): boolean;
+  isEmpty(): boolean;
+  clear(): void;
+  /** `[key, value]` entries, fetched `pageSize` (default 256) at a time. */
+  entries(options?: { pageSize?: number }): Generator<[K, V], void, undefined>;
+  keys(options?: { pageSize?: number }): Generator<K, void, undefined>;
+  entriesArray(options?: { pageSize?: number }): Array<[K, V]>;
+  keysArray(options?: { pageSize?: number }): K[];
+}
+
+/** A list per key; every call crosses to the host. */
+export class ListState<T = any> {
+  readonly handle: number;
+  readonly name: string;
+  get(): T[];
+  add(value: T): void;
+  addAll(values: Iterable<T>): void;
+  /** Replaces the list (an empty one clears it). */
+  update(values: Iterable<T>): void;
+  clear(): void;
+}
+
+/** A value state folding every added value into one. */
+export class ReducingState<T = any> {
+  readonly handle: number;
+  readonly name: string;
+  add(value: T): void;
+  get(): T | undefined;
+  clear(): void;
+}
+
+/** A value state holding an aggregate function's accumulator. */
+export class AggregatingState<In = any, Acc = any, Out = any> {
+  readonly handle: number;
+  readonly name: string;
+  add(value: In): void;
+  get(): Out | undefined;
+  accumulator(): Acc | undefined;
+  clear(): void;
+}
+
+/** A list per worker (not keyed), reachable in `initState`, `process` and `onTimer`. */
+export class OperatorListState<T = any> {
+  readonly handle: number;
+  readonly name: string;
+  get(): T[];
+  add(value: T): void;
+  /** One host call per item. */
+  addAll(values: Iterable<T>): void;
+  update(values: Iterable<T>): void;
+  clear(): void;
+}
+
+export type Headers = { [name: string]: string } | Map<string, string> | Array<[string, string]>;
+
+/** One input record; `key` and `value` are views of the batch, valid during the call. */
+export class Record {
+  readonly key: Uint8Array;
+  /** The key as text (throws when it is not UTF-8). */
+  readonly keyText: string;
+  readonly value: Uint8Array;
+  readonly valueText: string;
+  /** Event timestamp, ms since the Unix epoch. */
+  readonly timestamp: number;
+  /** `[name, value]` pairs in record order (names may repeat). */
+  readonly headers: Array<[string, string]>;
+  header(name: string): string | undefined;
+  /** The value parsed as JSON. */
+  json(): any;
+}
+
+/** What an operator can do while it handles a record or a timer. */
+export class Context {
+  readonly keyIndex: number;
+  readonly key: Uint8Array;
+  readonly keyText: string;
+  /** The record's timestamp; in `onTimer`, the timer's. */
+  readonly timestamp: number;
+  /** The job's watermark as this record or timer is handled (`NO_WATERMARK` before any). */
+  readonly watermark: number;
+  /** The host's wall clock at the call (not deterministic on replay). */
+  readonly processingTime: number;
+  emit(key: string | Uint8Array, value: string | Uint8Array, headers?: Headers): void;
+  registerEventTimeTimer(timestamp: number): void;
+  deleteEventTimeTimer(timestamp: number): void;
+  registerProcessingTimeTimer(timestamp: number): void;
+  deleteProcessingTimeTimer(timestamp: number): void;
+  log(level: LogLevel, message: string): void;
+}
+
+/** What `initState` can do: reach operator state (through its handles) and log. */
+export class InitContext {
+  log(level: LogLevel, message: string): void;
+}
+
+export interface Timer {
+  timestamp: number;
+  domain: TimeDomainName;
+}
+
+/** The WIT `state-descriptor`, as `migrate` gets it. */
+export interface StateDescriptor {
+  name: string;
+  kind: 'value' | 'map' | 'list';
+  schemaVersion: number;
+  ttl: { ttlMs: number; update: TtlUpdateName } | null | undefined;
+  codec: string | null | undefined;
+}
+
+/** An operator instance: what `open` returns. */
+export interface OperatorInstance {
+  /** Reads the job's `[operator] config` (parsed; the JSON text too). Throws are `invalid-config`. */
+  init?(config: any, configText: string): void;
+  /** Reaches the worker's operator state when an instance starts, after `init`. */
+  initState?(ctx: InitContext): void;
+  /** Handles one record. A throw fails the record (and its batch; the host isolates it). */
+  process(ctx: Context, record: Record): void;
+  /** Handles a timer of the current key that fired. */
+  onTimer?(ctx: Context, timer: Timer): void;
+}
+
+export interface OperatorSpec {
+  /** Human name, e.g. "word-count". */
+  name: string;
+  /** The operator's version (semver). */
+  version: string;
+  /** Declares the states (the same ones every time) and returns an instance. */
+  open(states: StateRegistry): OperatorInstance;
+  /** Rewrites a stored value whose schema version changed; the default refuses (`unsupported`). */
+  migrate?(state: StateDescriptor, fromVersion: number, value: Uint8Array): Uint8Array;
+}
+
+/** The `eddy:operator/operator` export: export it as `operator`. */
+export interface ExportedOperator {
+  describe(): object;
+  init(config: string): void;
+  process(batch: Uint8Array): Uint8Array;
+  onTimer(batch: Uint8Array): Uint8Array;
+  migrate(state: StateDescriptor, fromVersion: number, value: Uint8Array): Uint8Array;
+}
+
+/** Declares an operator: `export const operator = defineOperator({...})`. */
+export function defineOperator(spec: OperatorSpec): ExportedOperator;
+
+/** Decodes `bytes` with `from` (JSON by default), maps with `f`, encodes with `to` (default: `from`). */
+export function migrateValue<Old = any, New = any>(
+  bytes: Uint8Array,
+  f: (old: Old) => New,
+  codecs?: { from?: Codec<Old>; to?: Codec<New> },
+): Uint8Array;
+
+export function encodeUtf8(text: string): Uint8Array;
+/** Throws on invalid UTF-8. */
+export function decodeUtf8(bytes: Uint8Array, start?: number, end?: number): string;
+/** Replaces invalid bytes with U+FFFD. */
+export function decodeUtf8Lossy(bytes: Uint8Array): string;
