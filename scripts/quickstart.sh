@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 
 NATS_SERVER="$(scripts/setup.sh)"
 export NATS_SERVER
-scripts/build-operators.sh
-cargo build --release --workspace
+cargo build --release --workspace --all-targets
+scripts/build-operators.sh rust
 rm -rf target/examples/word-count-nats
 job=examples/word-count/job-nats.toml
 ./target/release/eddy publish "$job" examples/word-count/input.jsonl --format json

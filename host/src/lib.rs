@@ -34,6 +34,7 @@ pub mod config;
 pub mod io;
 pub mod job;
 pub mod metrics;
+pub mod project;
 pub mod runtime;
 pub mod savepoint;
 pub mod state;

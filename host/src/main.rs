@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use eddy_host::config::JobConfig;
-use eddy_host::job::{Job, RunOptions, module_cache_dir};
+use eddy_host::job::{Job, MODULE_CACHE_ENV, RunOptions, module_cache_dir};
+use eddy_host::project;
 use eddy_host::runtime::Runtime;
 
 /// Eddy runs stateful stream operators written as WebAssembly components.
@@ -97,6 +98,35 @@ enum Command {
         /// Who asks, for the module history (default: $USER).
         #[arg(long)]
         requested_by: Option<String>,
+    },
+    /// Scaffolds an operator project: a word-count operator in the language, its job file,
+    /// an input with its expected output, a native test and a README.
+    New {
+        /// rust, python, js or c.
+        language: String,
+        /// The new folder; its name (lowercase letters, digits, '-') names the operator.
+        dir: PathBuf,
+    },
+    /// Builds an operator project (Rust, Python, JavaScript or C, told by its files) into a
+    /// component, against the WIT contract of this eddy.
+    Build {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to write the component (default: target/<folder name>.wasm in the project).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// The engine of a JavaScript operator: quickjs (small, fast to load) or
+        /// spidermonkey.
+        #[arg(long, default_value = "quickjs")]
+        js_engine: String,
+    },
+    /// Runs an operator project's native tests (no Wasm, no host): cargo test, Python's
+    /// unittest or node --test, with the SDK this eddy embeds.
+    Test {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
     },
     /// Shows an operator component's world, version and state descriptors.
     InspectModule {
@@ -215,6 +245,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "usage: eddy savepoint JOB.toml DIR | eddy savepoint --job URL DIR [--stop] | eddy savepoint inspect|dump|bootstrap …"
             ),
         },
+        Command::New { language, dir } => new_project(&language, &dir),
+        Command::Build {
+            dir,
+            out,
+            js_engine,
+        } => {
+            let js_engine = project::JsEngine::parse(&js_engine)?;
+            let built = project::build(&dir, &project::BuildOptions { out, js_engine })?;
+            eprintln!("built {}", built.display());
+            Ok(())
+        }
+        Command::Test { dir } => Ok(project::test(&dir)?),
         Command::InspectModule { module, json } => inspect_module(&module, json),
         Command::Publish {
             job,
@@ -230,6 +272,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             requested_by,
         } => swap(&job, &operator, &module, requested_by),
     }
+}
+
+fn new_project(language: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let language = project::Language::parse(language)?;
+    let files = project::scaffold(language, dir)?;
+    println!(
+        "created {} operator project {} ({} files)",
+        language.name(),
+        dir.display(),
+        files.len()
+    );
+    let test = if language == project::Language::C {
+        String::new()
+    } else {
+        format!("\n  eddy test {}", dir.display())
+    };
+    println!(
+        "next:{test}\n  eddy build {dir}\n  eddy run {dir}/job.toml",
+        dir = dir.display()
+    );
+    Ok(())
 }
 
 /// An HTTP client that returns error statuses as answers (their bodies say why).
@@ -553,7 +616,7 @@ fn savepoint_bootstrap(
     use eddy_host::savepoint::{BootstrapTarget, Entry, dump_to_bytes};
     use eddy_host::state::StateKind;
     let cfg = JobConfig::load(job)?;
-    let module = Runtime::new(None)?.load(&cfg.operator.module)?;
+    let module = Runtime::new(Some(module_cache_dir(&cfg)))?.load(&cfg.operator.module)?;
     let mut out = Vec::new();
     for spec in states {
         let Some((name, file)) = spec.split_once('=') else {
@@ -794,7 +857,9 @@ fn savepoint_dump(
 }
 
 fn inspect_module(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    let runtime = Runtime::new(None)?;
+    // Without a job there is no state folder to keep compiled modules beside: only the
+    // shared cache, when one is named, spares the next inspection the compile.
+    let runtime = Runtime::new(std::env::var_os(MODULE_CACHE_ENV).map(PathBuf::from))?;
     let m = runtime.load(path)?;
     if json {
         let v = serde_json::json!({

@@ -30,6 +30,18 @@ pub fn operator(name: &str) -> PathBuf {
     p
 }
 
+/// The compiled-module cache every test shares (in-process runs and the `eddy` binary, via
+/// `EDDY_MODULE_CACHE`), so each component compiles once per build, not once per test: the
+/// Python and JavaScript components take seconds to compile.
+pub fn module_cache() -> PathBuf {
+    repo_root().join("target/test-module-cache")
+}
+
+/// A runtime with the shared test module cache.
+pub fn runtime() -> Arc<Runtime> {
+    Arc::new(Runtime::new(Some(module_cache())).unwrap())
+}
+
 /// The `eddy` binary of this build (beside the test executable's folder).
 pub fn eddy_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -151,8 +163,7 @@ dir = "state"
     /// Runs the job in-process to the end of its input.
     pub fn run(&self) -> Result<JobReport, eddy_host::job::JobError> {
         let cfg = JobConfig::load(&self.write_job()).unwrap();
-        let runtime = Arc::new(Runtime::new(None).unwrap());
-        Job::open(cfg, runtime)?.run(&RunOptions::default())
+        Job::open(cfg, runtime())?.run(&RunOptions::default())
     }
 
     /// Writes a savepoint of the job's state (`eddy savepoint JOB DIR`) into folder `name`
@@ -226,6 +237,7 @@ pub fn eddy(args: &[&str], cwd: &Path) -> (bool, String, String) {
         .args(args)
         .current_dir(cwd)
         .env("EDDY_LOG", "warn")
+        .env(eddy_host::job::MODULE_CACHE_ENV, module_cache())
         .output()
         .unwrap();
     (
@@ -241,6 +253,7 @@ pub fn eddy_run(job: &Path, cwd: &Path) -> Command {
     c.args(["run", job.to_str().unwrap(), "--progress-every", "0s"])
         .current_dir(cwd)
         .env("EDDY_LOG", "warn")
+        .env(eddy_host::job::MODULE_CACHE_ENV, module_cache())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     c

@@ -765,6 +765,8 @@ fn compile_lock(file: &Path) -> Arc<std::sync::Mutex<()>> {
     static LOCKS: std::sync::LazyLock<
         std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<std::sync::Mutex<()>>>>,
     > = std::sync::LazyLock::new(Default::default);
-    let mut locks = LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut locks = LOCKS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     locks.entry(file.to_path_buf()).or_default().clone()
 }

@@ -13,6 +13,7 @@ mod fault_isolation;
 mod hot_swap;
 mod nats_exactly_once;
 mod operator_state;
+mod projects;
 mod restart_state;
 mod savepoints;
 mod state_semantics;

@@ -1,7 +1,8 @@
 //! Guards the WIT state semantics end to end (SDK → component → host → RocksDB): every
 //! value, map and list operation, paged iteration that merges cached and stored entries,
 //! clear, isolation between keys, reducing and aggregating state, and persistence of all of
-//! it across a restart.
+//! it across a restart. The same scripts run against the state probe in every language with
+//! an SDK (Rust, Python, JavaScript) and must get the same answers.
 
 use eddy_tests::TestJob;
 use serde_json::{Value, json};
@@ -22,6 +23,34 @@ fn run(job: &TestJob, cmds: &[(&str, Value)]) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// One test per language for each check: `check::rust`, `check::python`, `check::js`.
+macro_rules! in_every_language {
+    ($($check:ident),* $(,)?) => {$(
+        mod $check {
+            #[test]
+            fn rust() {
+                super::$check("state_probe");
+            }
+
+            #[test]
+            fn python() {
+                super::$check("state_probe_py");
+            }
+
+            #[test]
+            fn js() {
+                super::$check("state_probe_js");
+            }
+        }
+    )*};
+}
+
+in_every_language!(
+    every_state_operation_behaves_as_the_contract_says,
+    map_iteration_pages_through_stored_and_changed_entries_in_order,
+    a_failing_record_leaves_no_state_change_behind,
+);
+
 fn value(v: Value) -> Value {
     json!({ "value": v })
 }
@@ -30,11 +59,10 @@ fn ok() -> Value {
     json!({ "ok": true })
 }
 
-#[test]
-fn every_state_operation_behaves_as_the_contract_says() {
+fn every_state_operation_behaves_as_the_contract_says(probe: &str) {
     // A small batch size so that writes and reads of one key span batches, and some
     // commands share a batch with their own earlier writes.
-    let job = TestJob::new("state_probe").operator_settings("batch-size = 4");
+    let job = TestJob::new(probe).operator_settings("batch-size = 4");
     let script: Vec<(&str, Value, Value)> = vec![
         ("a", json!({"op": "value-get"}), value(Value::Null)),
         ("a", json!({"op": "value-set", "v": "x"}), ok()),
@@ -134,9 +162,8 @@ fn every_state_operation_behaves_as_the_contract_says() {
     );
 }
 
-#[test]
-fn map_iteration_pages_through_stored_and_changed_entries_in_order() {
-    let job = TestJob::new("state_probe").operator_settings("batch-size = 50");
+fn map_iteration_pages_through_stored_and_changed_entries_in_order(probe: &str) {
+    let job = TestJob::new(probe).operator_settings("batch-size = 50");
     // 300 entries, stored by the first run.
     let puts: Vec<(&str, Value)> = (0..300)
         .map(|i| {
@@ -182,9 +209,8 @@ fn map_iteration_pages_through_stored_and_changed_entries_in_order() {
     assert_eq!(entries, expected);
 }
 
-#[test]
-fn a_failing_record_leaves_no_state_change_behind() {
-    let job = TestJob::new("state_probe").operator_settings("batch-size = 10");
+fn a_failing_record_leaves_no_state_change_behind(probe: &str) {
+    let job = TestJob::new(probe).operator_settings("batch-size = 10");
     // The failing records write every kind of state (through the batch result and through
     // host calls) and emit before failing, in a batch with good records of the same key.
     let answers = run(
