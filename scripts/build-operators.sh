@@ -5,7 +5,7 @@
 #   examples/<lang>/<name>, tests/operators/<lang>/<name> for lang python, js, c
 #                                              -> <name with _>_<py|js|c>.wasm, by `eddy build`
 # Usage: scripts/build-operators.sh [rust] [python] [js] [c]   (default: all of them)
-# The non-Rust builds need target/release/eddy (cargo build --release --workspace) and the
+# The non-Rust builds need the eddy binary (cargo build --release --workspace) and the
 # toolchains scripts/setup.sh installs; a component newer than its sources is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ if wants rust; then
   done
 fi
 
-eddy=target/release/eddy
+eddy="$EDDY_BIN"
 # Whether component $1 is missing or older than a source of project $2 (or than eddy, which
 # embeds the SDKs).
 stale() {

@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 
 NATS_SERVER="$(scripts/setup.sh)"
 export NATS_SERVER
+source scripts/env.sh
 cargo build --release --workspace --all-targets
 scripts/build-operators.sh rust
 rm -rf target/examples/word-count-nats
 job=examples/word-count/job-nats.toml
-./target/release/eddy publish "$job" examples/word-count/input.jsonl --format json
-./target/release/eddy run "$job"
+"$EDDY_BIN" publish "$job" examples/word-count/input.jsonl --format json
+"$EDDY_BIN" run "$job"
 echo
 echo "the output stream (eddy read $job):"
-./target/release/eddy read "$job"
+"$EDDY_BIN" read "$job"

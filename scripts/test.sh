@@ -22,5 +22,5 @@ cargo test --target-dir target/guest --manifest-path tests/operators/Cargo.toml
 node --test guest-sdk/js/test/
 guest-sdk/c/tests/run.sh
 for dir in examples/python/*/ tests/operators/python/*/ examples/js/*/ tests/operators/js/*/; do
-  target/release/eddy test "$dir"
+  "$EDDY_BIN" test "$dir"
 done
