@@ -84,6 +84,19 @@ export function encodeUtf8(s) {
   return buf.slice(0, n);
 }
 
+const ASCII_CHUNK = 1024;
+
+/** `bytes[start, end)` as text when it is all ASCII, else `null`. */
+function decodeAsciiChunks(bytes, start, end) {
+  const parts = [];
+  for (let at = start; at < end; at += ASCII_CHUNK) {
+    const part = String.fromCharCode.apply(null, bytes.subarray(at, Math.min(end, at + ASCII_CHUNK)));
+    if (NON_ASCII.test(part)) return null;
+    parts.push(part);
+  }
+  return parts.join('');
+}
+
 /** Thrown for bytes that are not UTF-8. */
 export class Utf8Error extends TypeError {
   constructor(message) {
@@ -119,10 +132,14 @@ export function decodeUtf8Lossy(bytes) {
  * @returns {string}
  */
 export function decodeUtf8(bytes, start = 0, end = bytes.length) {
-  // ASCII, decoded by one native call (engines without TextDecoder run JS loops slowly).
-  if (end - start <= 1024) {
+  // ASCII, decoded by native calls of at most ASCII_CHUNK bytes each (engines without
+  // TextDecoder run JS loops slowly; one call per chunk keeps the argument list short).
+  if (end - start <= ASCII_CHUNK) {
     const text = String.fromCharCode.apply(null, bytes.subarray(start, end));
     if (!NON_ASCII.test(text)) return text;
+  } else {
+    const text = decodeAsciiChunks(bytes, start, end);
+    if (text !== null) return text;
   }
   if (nativeDecoder !== null) {
     try {
