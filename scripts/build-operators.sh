@@ -34,8 +34,9 @@ eddy="$EDDY_BIN"
 # Whether component $1 is missing or older than a source of project $2 (or than eddy, which
 # embeds the SDKs).
 stale() {
-  [ ! -f "$1" ] || [ -n "$(find "$2" "$eddy" -newer "$1" -type f -not -path '*/target/*' \
-    -not -path '*/node_modules/*' -not -path '*/__pycache__/*' -print -quit)" ]
+  [ ! -f "$1" ] || [ "$eddy" -nt "$1" ] || [ -n "$(find "$2" -newer "$1" -type f \
+    -not -path '*/target/*' -not -path '*/node_modules/*' -not -path '*/__pycache__/*' \
+    -print -quit)" ]
 }
 for lang in python js c; do
   wants "$lang" || continue
