@@ -11,6 +11,31 @@ use eddy_host::config::JobConfig;
 use eddy_host::job::{Job, JobReport, RunOptions};
 use eddy_host::runtime::Runtime;
 
+/// One test per SDK language for each check: `check::rust`, `check::python` and
+/// `check::js` call `check` with the component of the Rust test fixture (`"state_probe"`)
+/// or of its port (`"state_probe_py"`, `"state_probe_js"`), which must behave the same.
+#[macro_export]
+macro_rules! in_every_language {
+    ($fixture:literal: $($check:ident),* $(,)?) => {$(
+        mod $check {
+            #[test]
+            fn rust() {
+                super::$check($fixture);
+            }
+
+            #[test]
+            fn python() {
+                super::$check(concat!($fixture, "_py"));
+            }
+
+            #[test]
+            fn js() {
+                super::$check(concat!($fixture, "_js"));
+            }
+        }
+    )*};
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -53,11 +53,16 @@ fn lines(job: &TestJob) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn timers_fire_in_timestamp_order_once_each_with_their_keys_state() {
+eddy_tests::in_every_language!("timer_probe":
+    timers_fire_in_timestamp_order_once_each_with_their_keys_state,
+    a_failing_timer_goes_to_the_dead_letter_output_and_the_job_goes_on,
+    timers_move_with_their_key_groups_through_a_savepoint_into_another_parallelism,
+);
+
+fn timers_fire_in_timestamp_order_once_each_with_their_keys_state(probe: &str) {
     let (input, expected) = timer_script();
     for parallelism in [1, 3] {
-        let job = TestJob::new("timer_probe")
+        let job = TestJob::new(probe)
             .operator_settings(&format!("parallelism = {parallelism}"))
             .tables("[event-time]\nlate-data = { type = \"file\", path = \"late.jsonl\" }");
         job.append_input(&input);
@@ -98,9 +103,8 @@ fn timers_fire_in_timestamp_order_once_each_with_their_keys_state() {
     }
 }
 
-#[test]
-fn a_failing_timer_goes_to_the_dead_letter_output_and_the_job_goes_on() {
-    let job = TestJob::new("timer_probe");
+fn a_failing_timer_goes_to_the_dead_letter_output_and_the_job_goes_on(probe: &str) {
+    let job = TestJob::new(probe);
     job.append_input(&[
         at("f", "fail-timer", 100),
         at("f", "event:500", 200),
@@ -370,8 +374,7 @@ fn windows_over_out_of_order_input_equal_a_batch_computation_and_late_records_ar
     );
 }
 
-#[test]
-fn timers_move_with_their_key_groups_through_a_savepoint_into_another_parallelism() {
+fn timers_move_with_their_key_groups_through_a_savepoint_into_another_parallelism(probe: &str) {
     // Part A registers timers that are not due when it ends (kept); part B makes them due.
     let a: Vec<String> = (0..400)
         .map(|i| at(&format!("k{}", i % 40), "after:100000", 1_000 * i))
@@ -385,7 +388,7 @@ fn timers_move_with_their_key_groups_through_a_savepoint_into_another_parallelis
         )
     };
     // Straight: one worker, all of it.
-    let straight = TestJob::new("timer_probe").tables(&tables("fire-timers"));
+    let straight = TestJob::new(probe).tables(&tables("fire-timers"));
     straight.append_input(&a);
     straight.append_input(&b);
     straight.run().unwrap();
@@ -393,13 +396,13 @@ fn timers_move_with_their_key_groups_through_a_savepoint_into_another_parallelis
     assert_eq!(want.len(), 800);
 
     // One worker over part A, a savepoint, then three workers over part B.
-    let first = TestJob::new("timer_probe").tables(&tables("keep-timers"));
+    let first = TestJob::new(probe).tables(&tables("keep-timers"));
     first.append_input(&a);
     first.run().unwrap();
     let mut got = lines(&first);
     assert!(got.len() < 400, "timers were pending at the savepoint");
     let sp = first.savepoint("sp");
-    let second = TestJob::new("timer_probe")
+    let second = TestJob::new(probe)
         .operator_settings("parallelism = 3")
         .tables(&tables("fire-timers"));
     second.append_input(&a);

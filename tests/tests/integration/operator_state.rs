@@ -46,9 +46,13 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-#[test]
-fn operator_state_survives_a_restart_and_a_failing_call_leaves_no_trace() {
-    let job = TestJob::new("opstate_probe");
+eddy_tests::in_every_language!("opstate_probe":
+    operator_state_survives_a_restart_and_a_failing_call_leaves_no_trace,
+    operator_state_redistributes_when_the_parallelism_changes,
+);
+
+fn operator_state_survives_a_restart_and_a_failing_call_leaves_no_trace(probe: &str) {
+    let job = TestJob::new(probe);
     job.append_input(&[
         op("a", "buffer", "b1"),
         op("b", "rule", "r1"),
@@ -71,19 +75,18 @@ fn operator_state_survives_a_restart_and_a_failing_call_leaves_no_trace() {
     assert_eq!(dumped(&job, 1), BTreeSet::from([want]));
 }
 
-#[test]
-fn operator_state_redistributes_when_the_parallelism_changes() {
+fn operator_state_redistributes_when_the_parallelism_changes(probe: &str) {
     let items: Vec<String> = (0..9).map(|i| format!("i{i}")).collect();
     let mut input: Vec<String> = items.iter().map(|i| op(i, "buffer", i)).collect();
     input.push(op("x", "rule", "r1"));
     input.push(op("y", "rule", "r2"));
 
     // One worker holds every item; a savepoint; a restore into three workers.
-    let first = TestJob::new("opstate_probe");
+    let first = TestJob::new(probe);
     first.append_input(&input);
     first.run().unwrap();
     let sp = first.savepoint("sp");
-    let second = TestJob::new("opstate_probe").operator_settings("parallelism = 3");
+    let second = TestJob::new(probe).operator_settings("parallelism = 3");
     second.append_input(&input);
     second.append_input(&dumps());
     second.run_from_savepoint(&sp);

@@ -23,29 +23,7 @@ fn run(job: &TestJob, cmds: &[(&str, Value)]) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// One test per language for each check: `check::rust`, `check::python`, `check::js`.
-macro_rules! in_every_language {
-    ($($check:ident),* $(,)?) => {$(
-        mod $check {
-            #[test]
-            fn rust() {
-                super::$check("state_probe");
-            }
-
-            #[test]
-            fn python() {
-                super::$check("state_probe_py");
-            }
-
-            #[test]
-            fn js() {
-                super::$check("state_probe_js");
-            }
-        }
-    )*};
-}
-
-in_every_language!(
+eddy_tests::in_every_language!("state_probe":
     every_state_operation_behaves_as_the_contract_says,
     map_iteration_pages_through_stored_and_changed_entries_in_order,
     a_failing_record_leaves_no_state_change_behind,
