@@ -774,6 +774,15 @@ fn savepoint_dump(
         );
     };
     let Some(st) = op.states.iter().find(|s| s.descriptor.name == state) else {
+        if op
+            .operator_states
+            .iter()
+            .any(|s| s.descriptor.name == state)
+        {
+            anyhow::bail!(
+                "`{state}` is an operator (non-keyed) state of operator `{operator}`: `savepoint dump` shows keyed state only; `savepoint inspect` summarizes operator states"
+            );
+        }
         anyhow::bail!(
             "operator `{operator}` has no state `{state}` in the savepoint (it has: {})",
             op.states

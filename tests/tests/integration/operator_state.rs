@@ -86,6 +86,21 @@ fn operator_state_redistributes_when_the_parallelism_changes(probe: &str) {
     first.append_input(&input);
     first.run().unwrap();
     let sp = first.savepoint("sp");
+    // `savepoint dump` is for keyed state, and says so when asked for an operator state.
+    let (ok, _, err) = eddy_tests::eddy(
+        &[
+            "savepoint",
+            "dump",
+            sp.to_str().unwrap(),
+            "--operator",
+            "op",
+            "--state",
+            "buffer",
+        ],
+        first.dir.path(),
+    );
+    assert!(!ok);
+    assert!(err.contains("is an operator (non-keyed) state"), "{err}");
     let second = TestJob::new(probe).operator_settings("parallelism = 3");
     second.append_input(&input);
     second.append_input(&dumps());
