@@ -57,10 +57,9 @@ test('get reports every state and put emits nothing', () => {
   assert.throws(() => h.process('k', '{"key":"k","op":"put"}'), fails('record 0: ttl-probe: `put` needs a string `value`'));
   assert.throws(() => h.process('k', '{"key":"k","op":"nope"}'), fails('record 0: ttl-probe: unknown op "nope"'));
   for (const [bad, message] of [
-    ['{"value":"x"}', 'missing field `op`'],
-    ['{"op":"put","value":7}', 'invalid type: integer `7`, expected a string'],
-    ['{"op":"put","value":"a","value":"b"}', 'duplicate field `value`'],
-    ['[]', 'invalid length 0, expected struct Command with 2 elements'],
+    ['{"value":"x"}', 'ttl-probe: unknown op null'],
+    ['{"op":"put","value":7}', 'field `value`: expected a string'],
+    ['[]', 'expected a JSON object'],
   ]) {
     assert.throws(() => h.process('k', bad), fails(`record 0: ${message}`), bad);
   }
@@ -115,10 +114,10 @@ test('configs are checked', () => {
     assert.equal(new Harness(operator, { config: ok }).initError, null, JSON.stringify(ok));
   }
   for (const [bad, message] of [
-    [{ 'ttl-ms': 4000 }, 'unknown field `ttl-ms`, expected `update`'],
+    [{ 'ttl-ms': 4000 }, 'unknown field `ttl-ms`'],
     [{ update: 'sometimes' }, 'update "sometimes" is neither "on-create-and-write" nor "on-read-and-write"'],
-    [{ ttl: 1000 }, 'unknown field `ttl`, expected `update`'],
-    [{ update: 3 }, 'invalid type: integer `3`, expected a string'],
+    [{ ttl: 1000 }, 'unknown field `ttl`'],
+    [{ update: 3 }, 'field `update`: expected a string'],
   ]) {
     const error = new Harness(operator, { config: bad }).initError;
     assert.equal(error.kind, 'invalid-config', JSON.stringify(bad));
