@@ -95,6 +95,7 @@ pub fn open(cfg: &SinkConfig) -> Result<SinkHandle, IoError> {
             }
             let file = std::fs::OpenOptions::new()
                 .create(true)
+                .read(true)
                 .append(true)
                 .open(path)
                 .map_err(|source| IoError::File {
@@ -102,6 +103,15 @@ pub fn open(cfg: &SinkConfig) -> Result<SinkHandle, IoError> {
                     path: path.clone(),
                     source,
                 })?;
+            let cut = cut_torn_line(&file).map_err(|source| IoError::File {
+                what: "cannot repair the torn last line of sink file",
+                path: path.clone(),
+                source,
+            })?;
+            if cut > 0 {
+                tracing::warn!(file = %path.display(), bytes = cut,
+                    "cut off a torn last line that a crash left in the sink file; the records it began are written again by the replay");
+            }
             Target::File {
                 path: path.clone(),
                 out: std::io::BufWriter::with_capacity(1 << 16, file),
@@ -121,6 +131,39 @@ pub fn open(cfg: &SinkConfig) -> Result<SinkHandle, IoError> {
         buf: Vec::new(),
         written: 0,
     })
+}
+
+/// Cuts off a last line without its newline, and returns how many bytes went.
+///
+/// Writes reach the file through a buffer, so a crash can end it in the middle of a line.
+/// Such a line is always past the last checkpoint (a checkpoint flushes the sink before it
+/// completes), so the replay after the restart writes its record again, whole; without the
+/// cut, that record would be glued to the torn bytes and neither line would parse. Only the
+/// tail is read, backwards, so a large file costs no more than a small one.
+fn cut_torn_line(file: &std::fs::File) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    const CHUNK: u64 = 8192;
+    let len = file.metadata()?.len();
+    let mut reader = file;
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut end = len;
+    let keep = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(CHUNK);
+        let chunk = &mut buf[..(end - start) as usize];
+        reader.seek(SeekFrom::Start(start))?;
+        reader.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        end = start;
+    };
+    if keep < len {
+        file.set_len(keep)?;
+    }
+    Ok(len - keep)
 }
 
 #[derive(Serialize)]
@@ -197,5 +240,65 @@ impl Sink for SinkHandle {
 
     fn written(&self) -> u64 {
         self.written
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record<'a>(key: &'a str, value: &'a str) -> OutputRecord<'a> {
+        OutputRecord {
+            key: key.as_bytes(),
+            value: value.as_bytes(),
+            headers: &[],
+            origin: Origin {
+                stream: "in",
+                position: 1,
+                index: 0,
+            },
+        }
+    }
+
+    fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect()
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_off_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        // A whole line longer than one read of the tail, then a line cut short by a crash.
+        let long = "x".repeat(20_000);
+        let whole = format!("{{\"key\":\"a\",\"value\":\"{long}\"}}\n");
+        std::fs::write(&path, format!("{whole}{{\"key\":\"w1\",\"val")).unwrap();
+        let cfg = SinkConfig::File { path: path.clone() };
+        let mut sink = open(&cfg).unwrap();
+        sink.write(&[record("w1", "3")]).unwrap();
+        sink.flush().unwrap();
+        let got = lines(&path);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0]["value"], long.as_str());
+        assert_eq!(got[1], serde_json::json!({"key": "w1", "value": "3"}));
+    }
+
+    #[test]
+    fn a_file_of_one_torn_line_is_emptied_and_whole_files_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, "x".repeat(30_000)).unwrap();
+        let cfg = SinkConfig::File { path: path.clone() };
+        drop(open(&cfg).unwrap());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+
+        std::fs::write(&path, "{\"key\":\"a\",\"value\":\"1\"}\n").unwrap();
+        let mut sink = open(&cfg).unwrap();
+        sink.write(&[record("b", "2")]).unwrap();
+        sink.flush().unwrap();
+        assert_eq!(lines(&path).len(), 2);
     }
 }
