@@ -284,3 +284,134 @@ export function encodeUtf8(text: string): Uint8Array;
 export function decodeUtf8(bytes: Uint8Array, start?: number, end?: number): string;
 /** Replaces invalid bytes with U+FFFD. */
 export function decodeUtf8Lossy(bytes: Uint8Array): string;
+
+// -- event-time windows (src/window.js; the Rust SDK's `window` module) --------------------
+
+/** The most sliding windows one element may belong to (1000); more makes `check()` fail. */
+export const MAX_WINDOWS_PER_ELEMENT: number;
+
+/** A window of event time: the timestamps from `start` (included) to `end` (excluded), in ms. */
+export class Window {
+  constructor(start: number, end: number);
+  readonly start: number;
+  readonly end: number;
+  /** `end - 1`: the window fires when the watermark reaches it. */
+  maxTimestamp(): number;
+  contains(timestamp: number): boolean;
+  /** `[start, end)`. */
+  toString(): string;
+}
+
+/** A window that fired, with the window function's result. */
+export interface Fired<O> {
+  window: Window;
+  result: O;
+  /**
+   * Whether an element that arrived after the window's end (within the allowed lateness)
+   * fired it, from `add`: the window again, with that element added. False from `onTimer`.
+   */
+  late: boolean;
+}
+
+/** What `Windows.add` did with an element; iterating it goes over `fired`. */
+export class Added<O = any> implements Iterable<Fired<O>> {
+  /** The windows the element fired at once (late firings, within the allowed lateness). Usually empty. */
+  readonly fired: Array<Fired<O>>;
+  /** Whether every window of the element was already cleaned up: it was dropped, changing nothing. */
+  readonly dropped: boolean;
+  [Symbol.iterator](): Iterator<Fired<O>>;
+}
+
+/** An aggregate function whose accumulators merge (`a` the earlier session's), as session windows need. */
+export interface MergingAggregateFunction<In, Acc, Out> extends AggregateFunction<In, Acc, Out> {
+  /** The accumulator of everything both hold; or nothing, having merged `b` into `a`. */
+  merge(a: Acc, b: Acc): Acc | void;
+}
+
+/**
+ * Makes a window's result from all its elements when it fires: `[timestamp, element]` pairs
+ * in timestamp order (equal timestamps in the order they were added). Read-only: the pairs
+ * may be shared with other windows firing in the same call.
+ */
+export type ProcessWindowFunction<In, Out> = (
+  key: Uint8Array,
+  window: Window,
+  elements: Array<[number, In]>,
+) => Out;
+
+/** A shape of windows with its allowed lateness, as `Windows.reconfigure` takes it. */
+export type WindowAssigner = TumblingWindows | SlidingWindows | SessionWindows;
+
+/**
+ * Tumbling event-time windows: back-to-back windows of one size (each element in exactly
+ * one). Immutable: every method returns a new declaration.
+ */
+export class TumblingWindows {
+  /** Windows of `sizeMs` (positive), starting at multiples of it plus `offsetMs` (default 0). */
+  static of(sizeMs: number, offsetMs?: number): TumblingWindows;
+  /** Windows start at `offsetMs` plus multiples of the size. */
+  offset(offsetMs: number): TumblingWindows;
+  /** How long after a window's end (event time) its state is kept for late elements (default 0). */
+  allowedLateness(latenessMs: number): TumblingWindows;
+  /** Each window folds its elements with `reduce` (which must not change `b`). State: `{name}/windows`. */
+  reduce<T = any>(states: StateRegistry, name: string, reduce: (a: T, b: T) => T): Windows<T, T>;
+  /** Each window keeps `fn`'s accumulator (with `merge`, it can be reconfigured into sessions). State: `{name}/windows`. */
+  aggregate<In, Acc, Out>(states: StateRegistry, name: string, fn: AggregateFunction<In, Acc, Out>): Windows<In, Out>;
+  /** The elements are kept; `fn` sees them all when the window fires. State: `{name}/windows`, `{name}/elements`. */
+  process<In, Out>(states: StateRegistry, name: string, fn: ProcessWindowFunction<In, Out>): Windows<In, Out>;
+}
+
+/**
+ * Sliding event-time windows of `size` starting every `slide`: an element is in
+ * `size / slide` of them (rounded up; none when it falls in a gap). Immutable.
+ */
+export class SlidingWindows {
+  static of(sizeMs: number, slideMs: number): SlidingWindows;
+  offset(offsetMs: number): SlidingWindows;
+  allowedLateness(latenessMs: number): SlidingWindows;
+  reduce<T = any>(states: StateRegistry, name: string, reduce: (a: T, b: T) => T): Windows<T, T>;
+  aggregate<In, Acc, Out>(states: StateRegistry, name: string, fn: AggregateFunction<In, Acc, Out>): Windows<In, Out>;
+  process<In, Out>(states: StateRegistry, name: string, fn: ProcessWindowFunction<In, Out>): Windows<In, Out>;
+}
+
+/**
+ * Session windows: elements less than `gap` apart share a session, which ends `gap` after
+ * its last element; an element between two sessions merges them. Sessions that only touch
+ * (`gap` apart) stay apart. Immutable.
+ */
+export class SessionWindows {
+  static withGap(gapMs: number): SessionWindows;
+  allowedLateness(latenessMs: number): SessionWindows;
+  reduce<T = any>(states: StateRegistry, name: string, reduce: (a: T, b: T) => T): Windows<T, T>;
+  /** The aggregate function must merge accumulators; without `merge` `init` fails. */
+  aggregate<In, Acc, Out>(states: StateRegistry, name: string, fn: MergingAggregateFunction<In, Acc, Out>): Windows<In, Out>;
+  process<In, Out>(states: StateRegistry, name: string, fn: ProcessWindowFunction<In, Out>): Windows<In, Out>;
+}
+
+/**
+ * Event-time windows over the current key's elements. A window `[start, end)` fires once
+ * when the watermark reaches `end - 1` (from `onTimer`); its state is kept until
+ * `end - 1 + allowedLateness`, and an element arriving in between fires it again at once
+ * (from `add`, `late: true`); an element whose windows are all cleaned up is dropped.
+ * State (JSON, schema version 1): `{name}/windows` (value: `[start, end, pending,
+ * accumulator]` per live window) and, for process windows, `{name}/elements` (list of
+ * `[timestamp, element]`). Timers: event-time timers of the key at `end - 1` and
+ * `end - 1 + lateness`, shared with the operator's own (never deleted by the windows).
+ */
+export class Windows<In = any, Out = any> {
+  /** The name the windows were declared with (their state is `{name}/…`). */
+  readonly name: string;
+  /** Throws an `invalid-config` OperatorError when the parameters are bad; call it in `init`. */
+  check(): void;
+  /** Replaces the shape and lateness, keeping the name and state (in `init`, from the config). */
+  reconfigure(windows: WindowAssigner): void;
+  /** Adds `element` at `timestamp` (default `ctx.timestamp`): the windows it fired late, and whether it was dropped. */
+  add(ctx: Context, element: In, timestamp?: number): Added<Out>;
+  /**
+   * Handles any event-time timer of the key: the windows that fired (empty for a cleanup
+   * alone), or null when nothing of these windows was due.
+   */
+  onTimer(ctx: Context, timer: Timer): Array<Fired<Out>> | null;
+  /** The current key's live windows, in order. */
+  windows(ctx: Context): Window[];
+}

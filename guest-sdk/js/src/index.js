@@ -17,6 +17,15 @@ export {
   ValueState,
 } from './state.js';
 export { decodeUtf8, decodeUtf8Lossy, encodeUtf8 } from './utf8.js';
+export {
+  Added,
+  MAX_WINDOWS_PER_ELEMENT,
+  SessionWindows,
+  SlidingWindows,
+  TumblingWindows,
+  Window,
+  Windows,
+} from './window.js';
 
 /** The codecs the SDK ships (state descriptors name them: "json"). */
 export const Codec = Object.freeze({ json });

@@ -29,6 +29,9 @@ call, with the value state of the batch's keys prefetched (docs/batch-format.md)
 decodes it, calls ``process`` per record, and returns every emitted record, value-state
 write and timer change in one result. Map and list state are reached through host calls.
 
+Event-time windows (tumbling, sliding, session) are in :mod:`eddy_sdk.window`, built on
+keyed state and timers.
+
 Natively (plain CPython, no Wasm), :class:`eddy_sdk.testing.Harness` runs an operator on
 in-memory state that behaves like the host's.
 """
@@ -70,6 +73,15 @@ from .state import (
     TtlUpdate,
     ValueState,
     migrate_value,
+)
+from .window import (
+    MergingAggregateFunction,
+    ProcessWindowFunction,
+    SessionWindows,
+    SlidingWindows,
+    TumblingWindows,
+    Window,
+    Windows,
 )
 
 __all__ = [
@@ -114,6 +126,14 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_SCHEMA_VERSION",
     "migrate_value",
+    # event-time windows (the rest is in eddy_sdk.window)
+    "Window",
+    "Windows",
+    "TumblingWindows",
+    "SlidingWindows",
+    "SessionWindows",
+    "ProcessWindowFunction",
+    "MergingAggregateFunction",
 ]
 
 

@@ -59,6 +59,7 @@ __all__ = [
     "MAX_PAGE",
     "MAX_FIRINGS",
     "run_jsonl",
+    "run_jsonl_event_time",
     "sink_line",
     "source_record",
 ]
@@ -848,3 +849,40 @@ def run_jsonl(harness: Harness, text: str) -> str:
             for emitted in harness.process_record(source_record(line)):
                 out.append(sink_line(emitted) + "\n")
     return "".join(out)
+
+
+def run_jsonl_event_time(harness: Harness, text: str, max_out_of_orderness_ms: int = 0,
+                         allowed_lateness_ms: int = 0) -> Tuple[str, str]:
+    """Runs the file-source lines of ``text`` through ``harness`` the way the host runs a
+    job with ``[event-time]`` (``max-out-of-orderness`` and ``allowed-lateness`` in ms) and
+    one file source, and returns ``(output, late)``: what the file sink and the late-data
+    file sink would write. For golden tests of event-time operators:
+
+    - the watermark a record sees is the largest timestamp before it minus the
+      out-of-orderness minus 1 (:data:`~eddy_sdk.NO_WATERMARK` before the first record);
+    - before each record, the event-time timers due at that watermark fire (their emits come
+      first);
+    - a record whose timestamp plus the allowed lateness is at or below the watermark is
+      late: it goes to the late output, with headers ``eddy-late-timestamp`` and
+      ``eddy-late-watermark``, instead of to the operator;
+    - when the input ends, the watermark goes to the maximum and every timer left fires.
+    """
+    output = []
+    late = []
+    newest: Optional[int] = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        record = source_record(line)
+        watermark = (NO_WATERMARK if newest is None
+                     else max(NO_WATERMARK, newest - max_out_of_orderness_ms - 1))
+        output.extend(sink_line(e) + "\n" for e in harness.advance_watermark(watermark))
+        if newest is not None and record.timestamp + allowed_lateness_ms <= watermark:
+            headers = list(record.headers) + [("eddy-late-timestamp", str(record.timestamp)),
+                                              ("eddy-late-watermark", str(watermark))]
+            late.append(sink_line(Emitted(record.key, record.value, headers)) + "\n")
+            continue
+        output.extend(sink_line(e) + "\n" for e in harness.process_record(record))
+        newest = record.timestamp if newest is None else max(newest, record.timestamp)
+    output.extend(sink_line(e) + "\n" for e in harness.advance_watermark(2**63 - 1))
+    return "".join(output), "".join(late)

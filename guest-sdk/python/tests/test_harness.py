@@ -6,7 +6,15 @@ import unittest
 from datetime import timedelta
 
 import eddy_sdk as eddy
-from eddy_sdk.testing import Emitted, Harness, InputRecord, run_jsonl, sink_line, source_record
+from eddy_sdk.testing import (
+    Emitted,
+    Harness,
+    InputRecord,
+    run_jsonl,
+    run_jsonl_event_time,
+    sink_line,
+    source_record,
+)
 
 
 class Writer(eddy.Operator):
@@ -219,6 +227,24 @@ class Golden(unittest.TestCase):
         h = Harness(Writer)
         text = '{"key":"a","value":"x"}\n\n{"key":"b","value":"y"}\n'
         self.assertEqual(run_jsonl(h, text), '{"key":"a","value":"x"}\n{"key":"b","value":"y"}\n')
+
+    def test_run_jsonl_event_time_moves_the_watermark_and_diverts_late_records(self):
+        h = Harness(Timed)
+        text = "\n".join([
+            '{"key":"a","value":"event 15","timestamp":10}',
+            '{"key":"b","value":"x","timestamp":20}',  # sees 10 - 5 - 1 = 4
+            '{"key":"a","value":"x","timestamp":30}',  # sees 14
+            '{"key":"b","value":"x","timestamp":11,"headers":{"h":"1"}}',  # sees 24: late
+            '{"key":"a","value":"x","timestamp":22}',  # sees 24, but within the lateness
+        ])
+        output, late = run_jsonl_event_time(h, text, max_out_of_orderness_ms=5,
+                                            allowed_lateness_ms=5)
+        # The timer at 15 fires before the first record that sees 24; the rest at the end.
+        self.assertEqual(output, '{"key":"a","value":"EventTime 15 count=2"}\n')
+        self.assertEqual(late, '{"key":"b","value":"x","headers":{"eddy-late-timestamp":"11",'
+                               '"eddy-late-watermark":"24","h":"1"}}\n')
+        self.assertEqual(h.value("count", "a"), 3)
+        self.assertEqual(h.watermark, 2**63 - 1)
 
 
 if __name__ == "__main__":

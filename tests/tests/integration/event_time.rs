@@ -269,6 +269,17 @@ impl Rng {
 
 #[test]
 fn windows_over_out_of_order_input_equal_a_batch_computation_and_late_records_are_kept_apart() {
+    windows_equal_a_batch_computation("windowed_top_n");
+}
+
+/// The same check against the JavaScript port of the example, whose windows come from the
+/// JavaScript SDK.
+#[test]
+fn javascript_windows_over_out_of_order_input_equal_a_batch_computation() {
+    windows_equal_a_batch_computation("windowed_top_n_js");
+}
+
+fn windows_equal_a_batch_computation(module: &str) {
     const T0: i64 = 1_700_000_000_000;
     const OOO: i64 = 5_000;
     const LATENESS: i64 = 30_000;
@@ -311,7 +322,7 @@ fn windows_over_out_of_order_input_equal_a_batch_computation_and_late_records_ar
     }
     assert!(late.len() > 10, "the input must have late records");
 
-    let job = TestJob::new("windowed_top_n")
+    let job = TestJob::new(module)
         .operator_settings("parallelism = 2\nconfig = { n = 1000, allowed-lateness-ms = 30000 }")
         .tables(
             "[event-time]\nmax-out-of-orderness = \"5s\"\nallowed-lateness = \"30s\"\nlate-data = { type = \"file\", path = \"late.jsonl\" }",
@@ -347,7 +358,7 @@ fn windows_over_out_of_order_input_equal_a_batch_computation_and_late_records_ar
     for (key, products) in &counts {
         let mut want: Vec<(String, u64)> = products.iter().map(|(p, n)| (p.clone(), *n)).collect();
         want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        assert_eq!(last.get(key), Some(&want), "window {key:?}");
+        assert_eq!(last.get(key), Some(&want), "{module}: window {key:?}");
     }
     assert_eq!(last.len(), counts.len(), "no window that has no records");
     assert!(

@@ -128,3 +128,13 @@ fn js_top_n_port() {
 fn c_word_count_port() {
     check_port("c/word-count", "word-count");
 }
+
+#[test]
+fn python_sessionize_port() {
+    check_port("python/sessionize", "sessionize");
+}
+
+#[test]
+fn js_windowed_top_n_port() {
+    check_port("js/windowed-top-n", "windowed-top-n");
+}
