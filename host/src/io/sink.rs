@@ -244,6 +244,7 @@ impl Sink for SinkHandle {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
