@@ -349,7 +349,7 @@ impl Worker {
         workers: usize,
     ) -> Result<Worker, JobError> {
         let mut instance = instance;
-        let timers = Timers::load(&instance.host().keyed, key_groups.clone())
+        let timers = Timers::load(&mut instance.host().keyed, key_groups.clone())
             .map_err(|e| JobError::Worker(format!("cannot read the timers: {e}")))?;
         let mut w = Worker {
             index,
@@ -492,7 +492,7 @@ impl Worker {
             .load_operator_states(&to.operator_states, self.index as u32, self.workers as u32)
             .map_err(|e| JobError::Worker(format!("cannot read the operator state: {e}")))?;
         // The timers are back to the last checkpoint's, as the rest of the state.
-        self.timers = Timers::load(&host.keyed, self.key_groups.clone())
+        self.timers = Timers::load(&mut host.keyed, self.key_groups.clone())
             .map_err(|e| JobError::Worker(format!("cannot read the timers: {e}")))?;
         let inst = self.build(&to.prepared, host).map_err(|(e, _)| {
             JobError::Worker(format!(

@@ -24,11 +24,11 @@ use foldhash::fast::RandomState;
 
 use super::keys::{self, StateId};
 use super::{
-    OperatorStates, Redistribution, RegisteredState, StateDb, StateError, StateKind, Ttl,
+    CacheKey, OperatorStates, Redistribution, RegisteredState, StateDb, StateError, StateKind, Ttl,
     TtlUpdate, WriteOp, stamp,
 };
 
-type Map<V> = HashMap<Box<[u8]>, V, RandomState>;
+type Map<V> = HashMap<CacheKey, V, RandomState>;
 
 /// A page of map entries and whether more follow.
 pub type MapPage = (Vec<(Vec<u8>, Vec<u8>)>, bool);
@@ -49,13 +49,13 @@ struct ValueSlot {
 #[derive(Debug, Clone, Default)]
 struct MapSlot {
     /// Changed entries since the slot was loaded: `Some` = put, `None` = removed.
-    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: BTreeMap<CacheKey, Option<Vec<u8>>>,
     /// RocksDB's entries for this key are gone (the overlay is the whole map).
     cleared: bool,
     /// The clear is not drained yet (the next drain deletes the stored entries first).
     clear_pending: bool,
     /// Map keys changed since the slot's last drain.
-    changed: BTreeSet<Vec<u8>>,
+    changed: BTreeSet<CacheKey>,
     /// The epoch in which the entry last changed (0: clean).
     dirty: u64,
 }
@@ -132,13 +132,13 @@ pub enum ListOp {
 enum Undo {
     Value {
         handle: u32,
-        key: Box<[u8]>,
+        key: CacheKey,
         prev: Option<ValueSlot>,
     },
     MapEntry {
         handle: u32,
-        key: Box<[u8]>,
-        map_key: Vec<u8>,
+        key: CacheKey,
+        map_key: CacheKey,
         prev: Option<Option<Vec<u8>>>,
         prev_dirty: u64,
         /// Whether the entry was among the slot's changes before.
@@ -146,12 +146,12 @@ enum Undo {
     },
     MapSlot {
         handle: u32,
-        key: Box<[u8]>,
+        key: CacheKey,
         prev: Option<MapSlot>,
     },
     List {
         handle: u32,
-        key: Box<[u8]>,
+        key: CacheKey,
         prev: Option<ListSlot>,
     },
 }
@@ -175,15 +175,18 @@ pub struct KeyedState {
     draining: u64,
     drain_active: bool,
     /// Entries that became dirty in the current epoch (may hold stale ones).
-    dirty_keys: Vec<(u32, Box<[u8]>)>,
+    dirty_keys: Vec<(u32, CacheKey)>,
     /// Entries left to drain.
-    drain_list: Vec<(u32, Box<[u8]>)>,
+    drain_list: Vec<(u32, CacheKey)>,
     /// Writes drained so far, including copies made on write.
     drain_out: Vec<WriteOp>,
     /// Processing time (ms) of the call being made: what TTL stamps and expiry use.
     now: i64,
     /// The worker's operator (non-keyed) state.
     operator: OperatorLists,
+    /// A map state that is written through the cache but never read from it (the host's
+    /// timers, which keep their own index): once drained, its changes leave the cache.
+    write_only: Option<StateId>,
 }
 
 /// The operator's bytes of a stored value, or None when it is absent or expired (a state
@@ -223,7 +226,9 @@ impl Drain<'_> {
     }
 
     /// The slot's changes since its last drain; the slot then has none.
-    fn map(&mut self, id: StateId, key: &[u8], slot: &mut MapSlot) {
+    /// With `forget` (a write-only state), the slot's overlay goes too, and the bytes it
+    /// held are returned.
+    fn map(&mut self, id: StateId, key: &[u8], slot: &mut MapSlot, forget: bool) -> usize {
         let kg = keys::key_group(key, self.max_key_groups);
         keys::map_prefix(&mut self.k, kg, id, key);
         if std::mem::take(&mut slot.clear_pending)
@@ -240,6 +245,16 @@ impl Drain<'_> {
                 _ => WriteOp::Delete(full),
             });
         }
+        if !forget {
+            return 0;
+        }
+        let freed = slot
+            .overlay
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+            .sum();
+        slot.overlay.clear();
+        freed
     }
 
     fn list(&mut self, id: StateId, key: &[u8], slot: &ListSlot) {
@@ -304,7 +319,16 @@ impl KeyedState {
             drain_out: Vec::new(),
             now: super::wall_clock_ms(),
             operator: OperatorLists::default(),
+            write_only: None,
         }
+    }
+
+    /// Declares map state `id` write-only: nothing reads it through this cache (the host's
+    /// timers, whose own index holds every timer), so a drain drops its changes from the
+    /// cache instead of keeping them as an overlay over RocksDB. A read of it between a
+    /// drain and the commit of the drained writes would miss them.
+    pub fn set_write_only(&mut self, id: StateId) {
+        self.write_only = Some(id);
     }
 
     /// Sets the processing time (ms) that TTL stamps and expiry checks use until the next
@@ -361,7 +385,8 @@ impl KeyedState {
                 if let Some(slot) = self.maps[h].get_mut(key)
                     && pending(slot.dirty, active, draining)
                 {
-                    d.map(st.id, key, slot);
+                    let freed = d.map(st.id, key, slot, self.write_only == Some(st.id));
+                    self.bytes = self.bytes.saturating_sub(freed);
                     slot.dirty = 0;
                 }
             }
@@ -381,7 +406,7 @@ impl KeyedState {
     fn mark(
         dirty: &mut u64,
         epoch: u64,
-        dirty_keys: &mut Vec<(u32, Box<[u8]>)>,
+        dirty_keys: &mut Vec<(u32, CacheKey)>,
         handle: u32,
         key: &[u8],
     ) {
@@ -749,17 +774,17 @@ impl KeyedState {
         let mut dirty_keys = std::mem::take(&mut self.dirty_keys);
         let slot = self.map_slot(handle, key);
         let prev_dirty = slot.dirty;
-        let was_changed = !slot.changed.insert(map_key.to_vec());
+        let was_changed = !slot.changed.insert(map_key.into());
         let prev = slot
             .overlay
-            .insert(map_key.to_vec(), value.map(<[u8]>::to_vec));
+            .insert(map_key.into(), value.map(<[u8]>::to_vec));
         Self::mark(&mut slot.dirty, epoch, &mut dirty_keys, handle, key);
         self.dirty_keys = dirty_keys;
         if in_call && existed {
             self.undo.push(Undo::MapEntry {
                 handle,
                 key: key.into(),
-                map_key: map_key.to_vec(),
+                map_key: map_key.into(),
                 prev,
                 prev_dirty,
                 was_changed,
@@ -897,11 +922,14 @@ impl KeyedState {
                 let Some((ok, ov)) = overlay.next() else {
                     break;
                 };
-                if db_iter.peek().is_some_and(|(dk, _)| dk == ok) {
+                if db_iter
+                    .peek()
+                    .is_some_and(|(dk, _)| dk.as_slice() == ok.as_slice())
+                {
                     db_iter.next();
                 }
                 match ov {
-                    Some(v) if alive(v) => (ok.clone(), v.clone()),
+                    Some(v) if alive(v) => (ok.to_vec(), v.clone()),
                     _ => continue,
                 }
             } else {
@@ -1126,12 +1154,12 @@ impl KeyedState {
         &mut self,
         handle: u32,
         groups: std::ops::Range<u32>,
-    ) -> Result<Vec<Box<[u8]>>, KeyedError> {
+    ) -> Result<Vec<CacheKey>, KeyedError> {
         let st = self.states[handle as usize];
-        let mut seen: std::collections::HashSet<Box<[u8]>, RandomState> =
+        let mut seen: std::collections::HashSet<CacheKey, RandomState> =
             std::collections::HashSet::default();
         let h = handle as usize;
-        let cached: Vec<&Box<[u8]>> = match st.kind {
+        let cached: Vec<&CacheKey> = match st.kind {
             StateKind::Value => self.values[h].keys().collect(),
             StateKind::Map => self.maps[h].keys().collect(),
             StateKind::List => self.lists[h].keys().collect(),
@@ -1197,7 +1225,7 @@ impl KeyedState {
             let h = handle as usize;
             let id = self.states[h].id;
             let groups_of = self.max_key_groups;
-            let mut todo: Vec<(Box<[u8]>, Vec<u8>)> = self.values[h]
+            let mut todo: Vec<(CacheKey, Vec<u8>)> = self.values[h]
                 .iter()
                 .filter(|(k, _)| groups.contains(&u32::from(keys::key_group(k, groups_of))))
                 .filter_map(|(k, slot)| slot.value.clone().map(|v| (k.clone(), v)))
@@ -1344,7 +1372,8 @@ impl KeyedState {
                     if let Some(slot) = self.maps[h].get_mut(&key)
                         && pending(slot.dirty, active, draining)
                     {
-                        d.map(st.id, &key, slot);
+                        let freed = d.map(st.id, &key, slot, self.write_only == Some(st.id));
+                        self.bytes = self.bytes.saturating_sub(freed);
                         slot.dirty = 0;
                     }
                 }
@@ -1554,6 +1583,39 @@ mod tests {
         s.rollback();
         assert_eq!(get(&mut s, b"a"), Some(b"11".to_vec()));
         assert_eq!(get(&mut s, b"b"), Some(b"55".to_vec()));
+    }
+
+    #[test]
+    fn a_write_only_map_forgets_its_changes_once_drained_and_a_rollback_still_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let id = s.states()[1].id;
+        s.set_write_only(id);
+        s.map_put(1, b"k", b"a", Some(b"x")).unwrap();
+        s.map_put(1, b"k", b"b", Some(b"y")).unwrap();
+        s.map_put(1, b"k", b"b", None).unwrap();
+        let written = s.cached_bytes();
+        let mut ops = Vec::new();
+        s.drain_dirty(&mut ops);
+        let drained = applied(ops.clone());
+        assert_eq!(drained.len(), 1, "{drained:?}");
+        assert!(drained.values().all(|v| v == b"x"));
+        // The changes left the cache with the drain; they are RocksDB's once committed.
+        let overlay = |s: &KeyedState| s.maps[1].get(b"k".as_slice()).map(|m| m.overlay.len());
+        assert_eq!(overlay(&s), Some(0));
+        assert!(s.cached_bytes() < written);
+        s.db().commit(ops, &[]).unwrap();
+        assert_eq!(s.map_get(1, b"k", b"a").unwrap().unwrap(), b"x");
+        // A failed call after the drain still undoes its own changes, and no more.
+        s.begin();
+        s.map_put(1, b"k", b"a", None).unwrap();
+        s.map_put(1, b"k", b"c", Some(b"z")).unwrap();
+        s.rollback();
+        let mut ops = Vec::new();
+        s.drain_dirty(&mut ops);
+        assert!(ops.is_empty(), "{ops:?}");
+        assert_eq!(s.map_get(1, b"k", b"a").unwrap().unwrap(), b"x");
+        assert_eq!(s.map_get(1, b"k", b"c").unwrap(), None);
     }
 
     #[test]

@@ -22,6 +22,11 @@ use serde::{Deserialize, Serialize};
 pub use keyed::KeyedState;
 pub use keys::StateId;
 
+/// A record key as the caches and the timer index hold it: up to 24 bytes inline (most
+/// keys are shorter), so that a hash or tree lookup compares bytes held in the table's own
+/// memory instead of following a pointer, a likely cache miss, at every comparison.
+pub type CacheKey = smallvec::SmallVec<[u8; 24]>;
+
 /// The version of the on-disk layout (docs/state-format.md). Bumped on any incompatible
 /// change; a state directory of another version is refused, never misread.
 pub const FORMAT_VERSION: u32 = 1;

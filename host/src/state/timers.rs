@@ -25,7 +25,7 @@ use std::hash::BuildHasher;
 use std::ops::Bound;
 
 use super::keyed::{KeyedError, KeyedState};
-use super::{Descriptor, StateError, StateKind, keys};
+use super::{CacheKey, Descriptor, StateError, StateKind, keys};
 
 /// The name of the host's timer state of every operator.
 pub const STATE_NAME: &str = "eddy.timers";
@@ -79,23 +79,23 @@ pub fn decode_origin(v: &[u8]) -> Option<(&str, u64)> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fired {
     /// The record key.
-    pub key: Box<[u8]>,
+    pub key: CacheKey,
     /// When it was set to fire.
     pub timestamp: i64,
     /// The origin bytes ([`decode_origin`]).
     pub origin: Vec<u8>,
 }
 
-type ByKey = HashMap<Box<[u8]>, BTreeSet<i64>, foldhash::fast::RandomState>;
+type ByKey = HashMap<CacheKey, BTreeSet<i64>, foldhash::fast::RandomState>;
 
 /// A timer in firing order: domain, timestamp, key.
-type Entry = (u8, i64, Box<[u8]>);
+type Entry = (u8, i64, CacheKey);
 
 /// One worker's timer index (see the module docs).
 #[derive(Debug, Default)]
 pub struct Timers {
     /// Every timer, in firing order, with its origin.
-    index: BTreeMap<Entry, Box<[u8]>>,
+    index: BTreeMap<Entry, CacheKey>,
     /// Event-time timers by key: which records must wait for a firing.
     by_key: ByKey,
 }
@@ -104,11 +104,19 @@ impl Timers {
     /// The index of every timer stored for the states' timer state (the last of
     /// `keyed.states()`) in key groups `groups`, read from RocksDB. Call it only when the
     /// cache holds no timer changes (at start, or right after a reset).
-    pub fn load(keyed: &KeyedState, groups: std::ops::Range<u32>) -> Result<Timers, StateError> {
+    ///
+    /// The timer state is write-only in the cache from then on
+    /// ([`KeyedState::set_write_only`]): the index answers every question about timers, so
+    /// the cache keeps a timer change only until a checkpoint drains it.
+    pub fn load(
+        keyed: &mut KeyedState,
+        groups: std::ops::Range<u32>,
+    ) -> Result<Timers, StateError> {
         let mut timers = Timers::default();
         let Some(state) = keyed.states().last().copied() else {
             return Ok(timers);
         };
+        keyed.set_write_only(state.id);
         let db = keyed.db();
         let mut prefix = Vec::new();
         let mut corrupt = None;
@@ -271,7 +279,7 @@ impl Timers {
         }
         self.index
             .range((
-                Bound::Included((domain, i64::MIN, Box::<[u8]>::default())),
+                Bound::Included((domain, i64::MIN, CacheKey::new())),
                 Bound::Unbounded,
             ))
             .next()
@@ -284,7 +292,7 @@ impl Timers {
         self.index
             .range((
                 Bound::Unbounded,
-                Bound::Excluded((domain + 1, i64::MIN, Box::<[u8]>::default())),
+                Bound::Excluded((domain + 1, i64::MIN, CacheKey::new())),
             ))
             .next_back()
             .filter(|((d, _, _), _)| *d == domain)
