@@ -284,6 +284,11 @@ export function encodeUtf8(text: string): Uint8Array;
 export function decodeUtf8(bytes: Uint8Array, start?: number, end?: number): string;
 /** Replaces invalid bytes with U+FFFD. */
 export function decodeUtf8Lossy(bytes: Uint8Array): string;
+/**
+ * Orders strings by the bytes of their UTF-8 (code point order), as Rust orders strings;
+ * `<` and the default sort use UTF-16 units, which differ beyond U+FFFF.
+ */
+export function compareUtf8(a: string, b: string): number;
 
 // -- event-time windows (src/window.js; the Rust SDK's `window` module) --------------------
 

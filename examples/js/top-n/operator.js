@@ -9,25 +9,12 @@
 //
 // State: `top`, a list per category of `[item, score]`, best first (JSON).
 
-import { OperatorError, decodeUtf8Lossy, defineOperator, encodeUtf8 } from 'eddy-sdk';
+import { OperatorError, compareUtf8, decodeUtf8Lossy, defineOperator, encodeUtf8 } from 'eddy-sdk';
 
 /** The default `n`. */
 export const DEFAULT_N = 3;
 /** The largest `n` accepted (the whole ranking is read and written per record). */
 export const MAX_N = 1000;
-
-/** Code point order (the byte order of UTF-8), as Rust compares strings. */
-function compareText(a, b) {
-  if (a === b) return 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.codePointAt(i);
-    const y = b.codePointAt(i);
-    if (x !== y) return x - y;
-    if (x > 0xffff) i++;
-  }
-  return a.length - b.length;
-}
 
 /**
  * `ranking` with `item` scored `score`: best first, ties by item name, at most `n` long.
@@ -38,7 +25,7 @@ export function rank(ranking, item, score, n) {
   const ranked = next.find(([i]) => i === item);
   if (ranked !== undefined) ranked[1] = Math.max(ranked[1], score);
   else next.push([item, score]);
-  next.sort((a, b) => b[1] - a[1] || compareText(a[0], b[0]));
+  next.sort((a, b) => b[1] - a[1] || compareUtf8(a[0], b[0]));
   return next.slice(0, n);
 }
 

@@ -19,7 +19,7 @@
 // State: the SDK's tumbling windows named `views`: `views/windows`, per category its open
 // minutes with a count per product (a JSON object `{product: count}` per minute).
 
-import { OperatorError, TumblingWindows, defineOperator } from 'eddy-sdk';
+import { OperatorError, TumblingWindows, compareUtf8, defineOperator } from 'eddy-sdk';
 
 /** The length of a window: one minute. */
 export const WINDOW_MS = 60000;
@@ -29,19 +29,6 @@ export const DEFAULT_N = 10;
 export const MAX_N = 1000;
 
 const hasOwn = Object.prototype.hasOwnProperty;
-
-/** Code point order (the byte order of UTF-8), as Rust compares strings. */
-function compareText(a, b) {
-  if (a === b) return 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.codePointAt(i);
-    const y = b.codePointAt(i);
-    if (x !== y) return x - y;
-    if (x > 0xffff) i++;
-  }
-  return a.length - b.length;
-}
 
 /**
  * Counts views per product; the result is every product with its count, `[product, count]`,
@@ -62,7 +49,7 @@ export const countViews = {
     }
   },
   getResult(counts) {
-    return Object.entries(counts).sort((a, b) => b[1] - a[1] || compareText(a[0], b[0]));
+    return Object.entries(counts).sort((a, b) => b[1] - a[1] || compareUtf8(a[0], b[0]));
   },
 };
 

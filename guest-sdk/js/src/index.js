@@ -16,7 +16,7 @@ export {
   StateRegistry,
   ValueState,
 } from './state.js';
-export { decodeUtf8, decodeUtf8Lossy, encodeUtf8 } from './utf8.js';
+export { compareUtf8, decodeUtf8, decodeUtf8Lossy, encodeUtf8 } from './utf8.js';
 export {
   Added,
   MAX_WINDOWS_PER_ELEMENT,

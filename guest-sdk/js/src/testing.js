@@ -19,7 +19,7 @@ import { Reader, VERSION, Writer } from './batch.js';
 import { clocklessDate } from './clock.js';
 import { OperatorError, StateError, Trap, messageOf } from './errors.js';
 import { NO_WATERMARK, Runtime, SPEC } from './runtime.js';
-import { decodeUtf8, encodeUtf8 } from './utf8.js';
+import { compareUtf8, decodeUtf8, encodeUtf8 } from './utf8.js';
 
 /** The most entries or keys one map page holds, whatever the operator asks for. */
 export const MAX_PAGE = 1024;
@@ -929,14 +929,6 @@ function sinkText(bytes) {
   }
 }
 
-function compareText(a, b) {
-  // Byte order of the UTF-8 (code point order), as a Rust BTreeMap<String, _> sorts.
-  const x = [...a].map((c) => c.codePointAt(0));
-  const y = [...b].map((c) => c.codePointAt(0));
-  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
-}
-
 /** One file-sink line: `{"key":…,"value":…}` plus `"headers"` (sorted by name) when there are any. */
 export function sinkLine(key, value, headers = []) {
   const line = { key: sinkText(key), value: sinkText(value) };
@@ -944,7 +936,7 @@ export function sinkLine(key, value, headers = []) {
   if (headers.length > 0) {
     const sorted = new Map();
     for (const [n, v] of headers) sorted.set(n, v);
-    const names = [...sorted.keys()].sort(compareText);
+    const names = [...sorted.keys()].sort(compareUtf8);
     const body = names.map((n) => `${JSON.stringify(n)}:${JSON.stringify(sorted.get(n))}`).join(',');
     text = `${text.slice(0, -1)},"headers":{${body}}}`;
   }
@@ -985,7 +977,7 @@ export function runJsonLines(harness, input) {
 
 function sortedHeaders(headers) {
   return Object.keys(headers)
-    .sort(compareText)
+    .sort(compareUtf8)
     .map((n) => [n, headers[n]]);
 }
 

@@ -110,6 +110,26 @@ function invalid(at) {
 }
 
 /**
+ * Compares two strings in the byte order of their UTF-8 (code point order), the order of
+ * Rust's strings; JavaScript's `<` and default sort compare UTF-16 units instead, which
+ * puts characters beyond U+FFFF before U+E000–U+FFFF. For `sort`: negative, 0 or positive.
+ * @param {string} a
+ * @param {string} b
+ * @returns {number}
+ */
+export function compareUtf8(a, b) {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i);
+    const y = b.codePointAt(i);
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+/**
  * Decodes UTF-8, replacing each invalid byte with U+FFFD, e.g.
  * to show a key in a message.
  * @param {Uint8Array} bytes

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { decodeUtf8, decodeUtf8Lossy, encodeUtf8, fallback, writeUtf8 } from '../src/utf8.js';
+import { compareUtf8, decodeUtf8, decodeUtf8Lossy, encodeUtf8, fallback, writeUtf8 } from '../src/utf8.js';
 
 const samples = ['', 'ascii', 'héllo', '€uro', '𝄞 clef', 'mixed é € 𝄞 x', 'a'.repeat(100) + 'é'];
 
@@ -51,4 +51,14 @@ test('writeUtf8 writes in place and returns the length', () => {
   const buf = new Uint8Array(40);
   const n = writeUtf8(buf, 3, 'é𝄞x');
   assert.deepEqual(buf.subarray(3, 3 + n), new TextEncoder().encode('é𝄞x'));
+});
+
+test('compareUtf8 orders strings as their UTF-8 bytes, unlike the default sort', () => {
+  const words = ['\u{1d11e}', '\uffff', 'b', 'a\u{1d11e}', 'a', '', 'ab', '\ue000'];
+  const bytes = (s) => Buffer.from(new TextEncoder().encode(s));
+  const want = [...words].sort((a, b) => Buffer.compare(bytes(a), bytes(b)));
+  assert.deepEqual([...words].sort(compareUtf8), want);
+  // UTF-16 units put the clef (a surrogate pair) before U+E000 and U+FFFF.
+  assert.notDeepEqual([...words].sort(), want);
+  assert.equal(compareUtf8('x', 'x'), 0);
 });

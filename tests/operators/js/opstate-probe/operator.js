@@ -23,7 +23,7 @@
 // The command is checked for what the probe needs (`op` a string, `item` a string or null,
 // other fields ignored); no test reads the messages of malformed ones.
 
-import { Codec, OperatorError, Redistribution, defineOperator } from 'eddy-sdk';
+import { Codec, OperatorError, Redistribution, compareUtf8, defineOperator } from 'eddy-sdk';
 
 // -- the command ----------------------------------------------------------------------------
 
@@ -41,17 +41,6 @@ export function stringFields(doc, names) {
     out[name] = value;
   }
   return out;
-}
-
-/** Orders strings by code point, as Rust orders `String`s. */
-export function byCodePoint(a, b) {
-  const x = [...a];
-  const y = [...b];
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const d = x[i].codePointAt(0) - y[i].codePointAt(0);
-    if (d !== 0) return d;
-  }
-  return x.length - y.length;
 }
 
 // -- the probe ------------------------------------------------------------------------------
@@ -90,7 +79,7 @@ export const operator = defineOperator({
             buffer.clear();
             break;
           case 'dump': {
-            const dump = { buffer: buffer.get().sort(byCodePoint), rules: rules.get().sort(byCodePoint) };
+            const dump = { buffer: buffer.get().sort(compareUtf8), rules: rules.get().sort(compareUtf8) };
             ctx.emit(record.key, JSON.stringify(dump));
             break;
           }

@@ -29,7 +29,7 @@
 // byte order of `"k"` texts — the same order as the Rust probe's for keys of equal length
 // and for keys that are prefixes of one another.
 
-import { OperatorError, defineOperator, trap } from 'eddy-sdk';
+import { OperatorError, compareUtf8, defineOperator, trap } from 'eddy-sdk';
 
 const I64_MAX = 9223372036854775807;
 const I64_MIN = -9223372036854775808;
@@ -70,21 +70,10 @@ export function formatF64(x) {
   return x < 0 ? `-${text}` : text;
 }
 
-/** Code point (UTF-8 byte) order, as a Rust `BTreeMap<String, _>` sorts its keys. */
-function byCodePoint(a, b) {
-  const x = [...a];
-  const y = [...b];
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const d = x[i].codePointAt(0) - y[i].codePointAt(0);
-    if (d !== 0) return d;
-  }
-  return x.length - y.length;
-}
-
 /** `pairs` (last value per name) as a JSON object with names in byte order, as serde_json writes a BTreeMap. */
 function sortedObject(pairs) {
   const map = new Map(pairs);
-  const names = [...map.keys()].sort(byCodePoint);
+  const names = [...map.keys()].sort(compareUtf8);
   return `{${names.map((n) => `${JSON.stringify(n)}:${JSON.stringify(map.get(n))}`).join(',')}}`;
 }
 
@@ -269,7 +258,7 @@ export const operator = defineOperator({
             break;
           case 'emit-headers': {
             const headers = stringMap(cmd, 'headers');
-            const sorted = [...new Map(headers)].sort(([a], [b]) => byCodePoint(a, b));
+            const sorted = [...new Map(headers)].sort(([a], [b]) => compareUtf8(a, b));
             ctx.emit(record.key, OK, sorted);
             return;
           }

@@ -39,7 +39,7 @@
 // So the states' codec is JSON that keeps its last encoding (same bytes, same descriptor
 // codec "json"), and ASCII text is decoded with String.fromCharCode in chunks.
 
-import { Codec, OperatorError, TtlUpdate, defineOperator } from 'eddy-sdk';
+import { Codec, OperatorError, TtlUpdate, compareUtf8, defineOperator } from 'eddy-sdk';
 
 /** The TTL every state of the probe is declared with. */
 export const TTL_MS = 4_000;
@@ -60,17 +60,6 @@ export function stringFields(doc, names) {
     out[name] = value;
   }
   return out;
-}
-
-/** Orders strings by code point, as Rust orders `String`s. */
-export function byCodePoint(a, b) {
-  const x = [...a];
-  const y = [...b];
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const d = x[i].codePointAt(0) - y[i].codePointAt(0);
-    if (d !== 0) return d;
-  }
-  return x.length - y.length;
 }
 
 const NON_ASCII = /[\x80-\xff]/;
@@ -158,7 +147,7 @@ export const operator = defineOperator({
           }
           case 'get': {
             const gotV = v.get();
-            const gotM = m.keysArray().sort(byCodePoint);
+            const gotM = m.keysArray().sort(compareUtf8);
             const got = { key: ctx.keyText, v: gotV === undefined ? null : gotV, m: gotM, l: l.get() };
             ctx.emit(record.key, JSON.stringify(got));
             break;
