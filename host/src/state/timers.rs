@@ -91,11 +91,14 @@ type ByKey = HashMap<CacheKey, BTreeSet<i64>, foldhash::fast::RandomState>;
 /// A timer in firing order: domain, timestamp, key.
 type Entry = (u8, i64, CacheKey);
 
+/// A timer's origin ([`encode_origin`]), inline when short, as keys are.
+type Origin = smallvec::SmallVec<[u8; 24]>;
+
 /// One worker's timer index (see the module docs).
 #[derive(Debug, Default)]
 pub struct Timers {
     /// Every timer, in firing order, with its origin.
-    index: BTreeMap<Entry, CacheKey>,
+    index: BTreeMap<Entry, Origin>,
     /// Event-time timers by key: which records must wait for a firing.
     by_key: ByKey,
 }

@@ -98,25 +98,21 @@ class TimerProbe(unittest.TestCase):
     def test_arguments_are_read_as_rust_reads_them(self):
         h = Harness(probe.TimerProbe)
         for bad in ["event:", "event:1.5", "event: 5", "after:x", "chain:9223372036854775808", "event:1_0"]:
-            with self.assertRaises(eddy.Failed, msg=bad) as caught:
+            with self.assertRaises(eddy.Failed, msg=bad):
                 h.process("k", bad)
-            arg = bad.partition(":")[2]
-            self.assertEqual(caught.exception.message, f'record 0: not a timestamp: "{arg}"')
+        # A failing record leaves no trace: not counted, no timer.
+        self.assertIsNone(h.value("records", "k"))
+        self.assertEqual(h.timers(), [])
         h.process_str("k", "event:+0007")
         self.assertEqual([t.timestamp for _, t in h.timers()], [7])
         h.process_str("k", "chain:-1")
         self.assertEqual(h.value("chains", "k"), 2**64 - 1)
         h.process_record(InputRecord("w", "after:10", timestamp=2**63 - 5))
         self.assertIn(-(2**63) + 5, [t.timestamp for _, t in h.timers()])
-        # Values serde_json does not read as an object are commands as they are.
-        for value in ['{"cmd":"event:1","x":"\\ud800"}', '{"cmd":"event:1","x":1e999}', '{"cmd":"event:1"} x']:
+        # Values that are not a JSON object with a string `cmd` are commands as they are.
+        for value in ['{"cmd":"event:1"} x', '{"cmd":"event:1","x":NaN}', '{"cmd":5}', ' {"cmd":"event:1"}']:
             self.assertEqual(probe.command_of(value), value)
-        self.assertEqual(probe.command_of('{"cmd":"event:1","x":"\\ud83d\\ude00"} \n'), "event:1")
-
-    def test_rust_debug(self):
-        self.assertEqual(probe.rust_debug('a"b\\c\n\t\r\0'), '"a\\"b\\\\c\\n\\t\\r\\0"')
-        self.assertEqual(probe.rust_debug("it's é \U0001F600"), '"it\'s é \U0001F600"')
-        self.assertEqual(probe.rust_debug("\u00a0\u200b\u0301\u007f"), '"\\u{a0}\\u{200b}\\u{301}\\u{7f}"')
+        self.assertEqual(probe.command_of('{"cmd":"event:1","x":[1]} \n'), "event:1")
 
 
 if __name__ == "__main__":
