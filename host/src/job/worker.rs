@@ -349,7 +349,7 @@ impl Worker {
         workers: usize,
     ) -> Result<Worker, JobError> {
         let mut instance = instance;
-        let timers = Timers::load(&mut instance.host().keyed, key_groups.clone())
+        let timers = Timers::load(&instance.host().keyed, key_groups.clone())
             .map_err(|e| JobError::Worker(format!("cannot read the timers: {e}")))?;
         let mut w = Worker {
             index,
@@ -492,7 +492,7 @@ impl Worker {
             .load_operator_states(&to.operator_states, self.index as u32, self.workers as u32)
             .map_err(|e| JobError::Worker(format!("cannot read the operator state: {e}")))?;
         // The timers are back to the last checkpoint's, as the rest of the state.
-        self.timers = Timers::load(&mut host.keyed, self.key_groups.clone())
+        self.timers = Timers::load(&host.keyed, self.key_groups.clone())
             .map_err(|e| JobError::Worker(format!("cannot read the timers: {e}")))?;
         let inst = self.build(&to.prepared, host).map_err(|(e, _)| {
             JobError::Worker(format!(
@@ -648,9 +648,13 @@ impl Worker {
     /// Drains one step of the checkpoint in progress and sends its writes.
     fn drain_step(&mut self) -> Result<(), JobError> {
         let started = Instant::now();
-        let keyed = &mut self.host()?.keyed;
+        let Some(instance) = self.instance.as_mut() else {
+            return Err(JobError::Worker("worker has no instance".into()));
+        };
+        let keyed = &mut instance.host().keyed;
         let done = keyed.drain_some(DRAIN_STEP);
-        let ops = keyed.take_drained();
+        let mut ops = keyed.take_drained();
+        let done = self.timers.drain_some(DRAIN_STEP, &mut ops) && done;
         let Some((to, longest)) = self.draining.as_mut() else {
             return Ok(());
         };
@@ -683,6 +687,7 @@ impl Worker {
         }
         let durable = vec![self.sink.durable()?, self.dead_letter.durable()?];
         self.host()?.keyed.begin_drain();
+        self.timers.begin_drain();
         let (to, ops) = std::sync::mpsc::channel();
         self.draining = Some((to, Duration::ZERO));
         let _ = tx.send(FromWorker::Ack {
@@ -720,7 +725,9 @@ impl Worker {
         tx: &Sender<FromWorker>,
     ) -> Result<(), JobError> {
         self.run_records(records, tx)?;
-        let over = self.host()?.keyed.over_budget();
+        // Timer changes count too: they wait for a checkpoint as dirty state does.
+        let pending = self.timers.pending_bytes();
+        let over = self.host()?.keyed.over_budget_with(pending);
         if over && !self.asked_for_checkpoint {
             self.asked_for_checkpoint = true;
             let _ = tx.send(FromWorker::WantCheckpoint);
@@ -797,19 +804,13 @@ impl Worker {
         };
         let mut budget = self.timers.len() + MAX_FIRINGS_PER_PASS;
         while !self.halted {
-            let Some(instance) = self.instance.as_mut() else {
-                return Err(JobError::Worker("worker has no instance".into()));
-            };
             let max = self.batch_size.min(budget);
             if max == 0 {
                 tracing::warn!(operator = %self.uid, worker = self.index,
                     "the operator keeps registering timers that are due at once; firing the rest later");
                 break;
             }
-            let fired = self
-                .timers
-                .take_run(&mut instance.host().keyed, domain, upto, max)
-                .map_err(|e| JobError::Worker(e.to_string()))?;
+            let fired = self.timers.take_run(domain, upto, max);
             if fired.is_empty() {
                 break;
             }
@@ -1101,26 +1102,28 @@ impl Worker {
         for op in &decoded.timer_ops {
             let i = op.item as usize;
             let key = items.key(i);
-            let result = if op.register {
-                // Windows register the timers they have again and again: look first, and
-                // build the origin only for a new timer.
-                if self.timers.contains(key, op.domain, op.timestamp) {
-                    continue;
-                }
-                let origin = match items {
-                    Items::Records(r) => std::borrow::Cow::Owned(timers::encode_origin(
+            if !op.register {
+                self.timers.delete(key, op.domain, op.timestamp);
+                continue;
+            }
+            // Windows register the timers they have again and again: look first, and
+            // build the origin only for a new timer.
+            if self.timers.contains(key, op.domain, op.timestamp) {
+                continue;
+            }
+            match items {
+                Items::Records(r) => {
+                    let origin = timers::encode_origin(
                         streams.get(r[i].source as usize).map_or("", |s| &**s),
                         r[i].position,
-                    )),
-                    Items::Timers { fired, .. } => std::borrow::Cow::Borrowed(&*fired[i].origin),
-                };
-                self.timers
-                    .register(&mut host.keyed, key, op.domain, op.timestamp, &origin)
-            } else {
-                self.timers
-                    .delete(&mut host.keyed, key, op.domain, op.timestamp)
-            };
-            result.map_err(|e| JobError::Worker(e.to_string()))?;
+                    );
+                    self.timers.register(key, op.domain, op.timestamp, &origin);
+                }
+                Items::Timers { fired, .. } => {
+                    self.timers
+                        .register(key, op.domain, op.timestamp, &fired[i].origin);
+                }
+            }
         }
         host.keys.clear();
         // Records borrow their stream's name; fired timers name theirs.

@@ -184,9 +184,6 @@ pub struct KeyedState {
     now: i64,
     /// The worker's operator (non-keyed) state.
     operator: OperatorLists,
-    /// A map state that is written through the cache but never read from it (the host's
-    /// timers, which keep their own index): once drained, its changes leave the cache.
-    write_only: Option<StateId>,
 }
 
 /// The operator's bytes of a stored value, or None when it is absent or expired (a state
@@ -226,9 +223,7 @@ impl Drain<'_> {
     }
 
     /// The slot's changes since its last drain; the slot then has none.
-    /// With `forget` (a write-only state), the slot's overlay goes too, and the bytes it
-    /// held are returned.
-    fn map(&mut self, id: StateId, key: &[u8], slot: &mut MapSlot, forget: bool) -> usize {
+    fn map(&mut self, id: StateId, key: &[u8], slot: &mut MapSlot) {
         let kg = keys::key_group(key, self.max_key_groups);
         keys::map_prefix(&mut self.k, kg, id, key);
         if std::mem::take(&mut slot.clear_pending)
@@ -245,16 +240,6 @@ impl Drain<'_> {
                 _ => WriteOp::Delete(full),
             });
         }
-        if !forget {
-            return 0;
-        }
-        let freed = slot
-            .overlay
-            .iter()
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
-            .sum();
-        slot.overlay.clear();
-        freed
     }
 
     fn list(&mut self, id: StateId, key: &[u8], slot: &ListSlot) {
@@ -319,16 +304,7 @@ impl KeyedState {
             drain_out: Vec::new(),
             now: super::wall_clock_ms(),
             operator: OperatorLists::default(),
-            write_only: None,
         }
-    }
-
-    /// Declares map state `id` write-only: nothing reads it through this cache (the host's
-    /// timers, whose own index holds every timer), so a drain drops its changes from the
-    /// cache instead of keeping them as an overlay over RocksDB. A read of it between a
-    /// drain and the commit of the drained writes would miss them.
-    pub fn set_write_only(&mut self, id: StateId) {
-        self.write_only = Some(id);
     }
 
     /// Sets the processing time (ms) that TTL stamps and expiry checks use until the next
@@ -385,8 +361,7 @@ impl KeyedState {
                 if let Some(slot) = self.maps[h].get_mut(key)
                     && pending(slot.dirty, active, draining)
                 {
-                    let freed = d.map(st.id, key, slot, self.write_only == Some(st.id));
-                    self.bytes = self.bytes.saturating_sub(freed);
+                    d.map(st.id, key, slot);
                     slot.dirty = 0;
                 }
             }
@@ -1372,8 +1347,7 @@ impl KeyedState {
                     if let Some(slot) = self.maps[h].get_mut(&key)
                         && pending(slot.dirty, active, draining)
                     {
-                        let freed = d.map(st.id, &key, slot, self.write_only == Some(st.id));
-                        self.bytes = self.bytes.saturating_sub(freed);
+                        d.map(st.id, &key, slot);
                         slot.dirty = 0;
                     }
                 }
@@ -1408,7 +1382,13 @@ impl KeyedState {
 
     /// Whether the cache is over its budget (the caller then checkpoints and evicts).
     pub fn over_budget(&self) -> bool {
-        self.bytes > self.budget
+        self.over_budget_with(0)
+    }
+
+    /// Whether the cache and `extra` bytes held elsewhere for the next checkpoint (the
+    /// timers' changes) are over the cache's budget.
+    pub fn over_budget_with(&self, extra: usize) -> bool {
+        self.bytes.saturating_add(extra) > self.budget
     }
 
     /// Evicts clean entries not used since the last sweep (second chance), and clean map
@@ -1583,39 +1563,6 @@ mod tests {
         s.rollback();
         assert_eq!(get(&mut s, b"a"), Some(b"11".to_vec()));
         assert_eq!(get(&mut s, b"b"), Some(b"55".to_vec()));
-    }
-
-    #[test]
-    fn a_write_only_map_forgets_its_changes_once_drained_and_a_rollback_still_holds() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let id = s.states()[1].id;
-        s.set_write_only(id);
-        s.map_put(1, b"k", b"a", Some(b"x")).unwrap();
-        s.map_put(1, b"k", b"b", Some(b"y")).unwrap();
-        s.map_put(1, b"k", b"b", None).unwrap();
-        let written = s.cached_bytes();
-        let mut ops = Vec::new();
-        s.drain_dirty(&mut ops);
-        let drained = applied(ops.clone());
-        assert_eq!(drained.len(), 1, "{drained:?}");
-        assert!(drained.values().all(|v| v == b"x"));
-        // The changes left the cache with the drain; they are RocksDB's once committed.
-        let overlay = |s: &KeyedState| s.maps[1].get(b"k".as_slice()).map(|m| m.overlay.len());
-        assert_eq!(overlay(&s), Some(0));
-        assert!(s.cached_bytes() < written);
-        s.db().commit(ops, &[]).unwrap();
-        assert_eq!(s.map_get(1, b"k", b"a").unwrap().unwrap(), b"x");
-        // A failed call after the drain still undoes its own changes, and no more.
-        s.begin();
-        s.map_put(1, b"k", b"a", None).unwrap();
-        s.map_put(1, b"k", b"c", Some(b"z")).unwrap();
-        s.rollback();
-        let mut ops = Vec::new();
-        s.drain_dirty(&mut ops);
-        assert!(ops.is_empty(), "{ops:?}");
-        assert_eq!(s.map_get(1, b"k", b"a").unwrap().unwrap(), b"x");
-        assert_eq!(s.map_get(1, b"k", b"c").unwrap(), None);
     }
 
     #[test]
