@@ -1126,22 +1126,38 @@ impl Worker {
             }
         }
         host.keys.clear();
-        // Records borrow their stream's name; fired timers name theirs.
+        // Records borrow their stream's name; fired timers name theirs, one name for each
+        // run of timers of one stream and timestamp (a run usually has one).
         // (None needed when nothing was emitted, as with most timers.)
         let named = if decoded.emits.is_empty() { 0 } else { n };
-        let names: Vec<(std::borrow::Cow<'_, str>, u64)> = (0..named)
+        let mut timer_streams: Vec<(String, usize)> = Vec::new();
+        if let Items::Timers { fired, domain, .. } = items {
+            let mut last: Option<(&str, i64)> = None;
+            for (i, f) in fired[..named].iter().enumerate() {
+                let stream = timers::decode_origin(&f.origin).map_or("", |(s, _)| s);
+                if last != Some((stream, f.timestamp)) {
+                    last = Some((stream, f.timestamp));
+                    timer_streams.push((timer_stream(stream, domain, f.timestamp), i));
+                }
+            }
+        }
+        let mut run = 0;
+        let names: Vec<(&str, u64)> = (0..named)
             .map(|i| match items {
                 Items::Records(r) => (
-                    std::borrow::Cow::Borrowed(
-                        streams.get(r[i].source as usize).map_or("", |s| &**s),
-                    ),
+                    streams.get(r[i].source as usize).map_or("", |s| &**s),
                     r[i].position,
                 ),
-                Items::Timers { fired, domain, .. } => {
-                    let (stream, position) =
-                        timers::decode_origin(&fired[i].origin).unwrap_or(("", 0));
+                Items::Timers { fired, .. } => {
+                    if timer_streams
+                        .get(run + 1)
+                        .is_some_and(|(_, from)| *from == i)
+                    {
+                        run += 1;
+                    }
+                    let position = timers::decode_origin(&fired[i].origin).map_or(0, |(_, p)| p);
                     (
-                        std::borrow::Cow::Owned(timer_stream(stream, domain, fired[i].timestamp)),
+                        timer_streams.get(run).map_or("", |(s, _)| s.as_str()),
                         position,
                     )
                 }
