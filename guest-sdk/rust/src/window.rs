@@ -116,8 +116,9 @@
 
 use std::fmt;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smallvec::SmallVec;
 
 use crate::context::Context;
 use crate::error::Error;
@@ -679,10 +680,10 @@ impl Assigner {
     }
 
     /// The windows `timestamp` belongs to, by start (none when the parameters are bad).
-    fn assign(&self, timestamp: i64) -> Vec<Window> {
+    fn assign(&self, timestamp: i64) -> Assigned {
         match *self {
             Assigner::Tumbling { size, offset } => window_start(timestamp, offset, size)
-                .map(|start| vec![Window::new(start, start.saturating_add(size))])
+                .map(|start| Assigned::from_elem(Window::new(start, start.saturating_add(size)), 1))
                 .unwrap_or_default(),
             Assigner::Sliding {
                 size,
@@ -690,9 +691,9 @@ impl Assigner {
                 offset,
             } => {
                 let Some(mut start) = window_start(timestamp, offset, slide) else {
-                    return Vec::new();
+                    return Assigned::new();
                 };
-                let mut windows = Vec::new();
+                let mut windows = Assigned::new();
                 while start.saturating_add(size) > timestamp
                     && windows.len() < MAX_WINDOWS_PER_ELEMENT as usize
                 {
@@ -706,11 +707,15 @@ impl Assigner {
                 windows
             }
             Assigner::Session { gap } => {
-                vec![Window::new(timestamp, timestamp.saturating_add(gap))]
+                Assigned::from_elem(Window::new(timestamp, timestamp.saturating_add(gap)), 1)
             }
         }
     }
 }
+
+/// The windows an element goes into: inline up to two (an element is in one tumbling or
+/// session window, and in `size / slide` sliding ones), so that adding one allocates none.
+type Assigned = SmallVec<[Window; 2]>;
 
 /// How many sliding windows hold each element: `size / slide` rounded up (both positive).
 fn windows_per_element(size: i64, slide: i64) -> i64 {
@@ -1147,16 +1152,36 @@ finishers!(
 );
 finishers!(SessionWindows, "SessionWindows::with_gap(60_000)");
 
-/// One live window of a key, as the window value state stores it:
+/// A live window of a key; the window value state stores it as the tuple
 /// `(start, end, pending, accumulator)`.
-type StoredWindow<A> = (i64, i64, bool, A);
-
-/// A live window of a key.
 struct Slot<A> {
     window: Window,
     /// Holds elements not yet in a firing: it fires when the watermark reaches its end.
     pending: bool,
     accumulator: A,
+}
+
+impl<A: Serialize> Serialize for Slot<A> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (
+            self.window.start,
+            self.window.end,
+            self.pending,
+            &self.accumulator,
+        )
+            .serialize(serializer)
+    }
+}
+
+impl<'de, A: Deserialize<'de>> Deserialize<'de> for Slot<A> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (start, end, pending, accumulator) = <(i64, i64, bool, A)>::deserialize(deserializer)?;
+        Ok(Slot {
+            window: Window::new(start, end),
+            pending,
+            accumulator,
+        })
+    }
 }
 
 /// Event-time windows over the current key's elements, with a window function `F`; made by
@@ -1225,7 +1250,7 @@ pub struct Windows<F: WindowFunction> {
     name: String,
     assigner: Assigner,
     allowed_lateness: i64,
-    windows: ValueState<Vec<StoredWindow<F::Accumulator>>>,
+    windows: ValueState<Vec<Slot<F::Accumulator>>>,
     function: F,
     problem: Option<String>,
 }
@@ -1377,7 +1402,7 @@ impl<F: WindowFunction> Windows<F> {
         }
         let mut slots = self.load(ctx)?;
 
-        let mut took = Vec::with_capacity(assigned.len());
+        let mut took = Assigned::new();
         // Whether the element only went into windows that were pending already, and every
         // live window is pending: their timers were registered when they became pending
         // (a cleanup time moved by a new allowed lateness is registered when the window
@@ -1617,41 +1642,40 @@ impl<F: WindowFunction> Windows<F> {
     }
 
     fn load(&self, ctx: &mut Context<'_>) -> Result<Vec<Slot<F::Accumulator>>, Error> {
-        Ok(self
-            .windows
-            .get(ctx)?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(start, end, pending, accumulator)| Slot {
-                window: Window::new(start, end),
-                pending,
-                accumulator,
-            })
-            .collect())
+        Ok(self.windows.get(ctx)?.unwrap_or_default())
     }
 
     fn save(&self, ctx: &mut Context<'_>, slots: Vec<Slot<F::Accumulator>>) -> Result<(), Error> {
         if slots.is_empty() {
             return self.windows.clear(ctx);
         }
-        let stored: Vec<StoredWindow<F::Accumulator>> = slots
-            .into_iter()
-            .map(|slot| {
-                (
-                    slot.window.start,
-                    slot.window.end,
-                    slot.pending,
-                    slot.accumulator,
-                )
-            })
-            .collect();
-        self.windows.set(ctx, &stored)
+        self.windows.set(ctx, &slots)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_live_window_is_stored_as_its_tuple_in_both_codecs() -> Result<(), Error> {
+        let slots = vec![Slot {
+            window: Window::new(-60, 60),
+            pending: true,
+            accumulator: 7u64,
+        }];
+        let tuples: Vec<(i64, i64, bool, u64)> = vec![(-60, 60, true, 7)];
+        for codec in [crate::Codec::Postcard, crate::Codec::Json] {
+            let bytes = codec.encode(&slots)?;
+            assert_eq!(bytes, codec.encode(&tuples)?);
+            let back: Vec<Slot<u64>> = codec.decode(&bytes)?;
+            assert_eq!(
+                (back[0].window, back[0].pending, back[0].accumulator),
+                (Window::new(-60, 60), true, 7)
+            );
+        }
+        Ok(())
+    }
 
     fn assign(assigner: Assigner, timestamp: i64) -> Vec<(i64, i64)> {
         assigner
