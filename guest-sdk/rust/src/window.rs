@@ -724,8 +724,15 @@ fn windows_per_element(size: i64, slide: i64) -> i64 {
 
 /// The start of the window of length `size` (aligned to `offset`) that holds `timestamp`.
 fn window_start(timestamp: i64, offset: i64, size: i64) -> Option<i64> {
-    let into = (i128::from(timestamp) - i128::from(offset)).checked_rem_euclid(i128::from(size))?;
-    Some(timestamp.saturating_sub(i64::try_from(into).ok()?))
+    let into = match timestamp.checked_sub(offset) {
+        Some(since) => since.checked_rem_euclid(size)?,
+        // Only near the ends of time: 128-bit arithmetic (slow in Wasm) then.
+        None => i64::try_from(
+            (i128::from(timestamp) - i128::from(offset)).checked_rem_euclid(i128::from(size))?,
+        )
+        .ok()?,
+    };
+    Some(timestamp.saturating_sub(into))
 }
 
 impl Spec {
@@ -1161,6 +1168,11 @@ struct Slot<A> {
     accumulator: A,
 }
 
+/// A key's live windows, in order: inline up to two (a tumbling or session window and the
+/// next, the usual case), so that loading them allocates nothing. Stored as a sequence,
+/// as a `Vec` would be.
+type Slots<A> = SmallVec<[Slot<A>; 2]>;
+
 impl<A: Serialize> Serialize for Slot<A> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         (
@@ -1250,7 +1262,7 @@ pub struct Windows<F: WindowFunction> {
     name: String,
     assigner: Assigner,
     allowed_lateness: i64,
-    windows: ValueState<Vec<Slot<F::Accumulator>>>,
+    windows: ValueState<Slots<F::Accumulator>>,
     function: F,
     problem: Option<String>,
 }
@@ -1414,7 +1426,7 @@ impl<F: WindowFunction> Windows<F> {
             for new in assigned {
                 let mut merged = new;
                 let mut accumulator = None;
-                let mut rest = Vec::with_capacity(slots.len() + 1);
+                let mut rest = Slots::with_capacity(slots.len() + 1);
                 // Live sessions are disjoint and in order: the new one overlaps a run of
                 // them, and covering that run overlaps no other.
                 for slot in slots {
@@ -1635,17 +1647,17 @@ impl<F: WindowFunction> Windows<F> {
     fn save_and_register(
         &self,
         ctx: &mut Context<'_>,
-        slots: Vec<Slot<F::Accumulator>>,
+        slots: Slots<F::Accumulator>,
     ) -> Result<(), Error> {
         self.register_timers(ctx, &slots);
         self.save(ctx, slots)
     }
 
-    fn load(&self, ctx: &mut Context<'_>) -> Result<Vec<Slot<F::Accumulator>>, Error> {
+    fn load(&self, ctx: &mut Context<'_>) -> Result<Slots<F::Accumulator>, Error> {
         Ok(self.windows.get(ctx)?.unwrap_or_default())
     }
 
-    fn save(&self, ctx: &mut Context<'_>, slots: Vec<Slot<F::Accumulator>>) -> Result<(), Error> {
+    fn save(&self, ctx: &mut Context<'_>, slots: Slots<F::Accumulator>) -> Result<(), Error> {
         if slots.is_empty() {
             return self.windows.clear(ctx);
         }
@@ -1668,7 +1680,7 @@ mod tests {
         for codec in [crate::Codec::Postcard, crate::Codec::Json] {
             let bytes = codec.encode(&slots)?;
             assert_eq!(bytes, codec.encode(&tuples)?);
-            let back: Vec<Slot<u64>> = codec.decode(&bytes)?;
+            let back: Slots<u64> = codec.decode(&bytes)?;
             assert_eq!(
                 (back[0].window, back[0].pending, back[0].accumulator),
                 (Window::new(-60, 60), true, 7)

@@ -153,6 +153,9 @@ impl OperatorStateDescriptor {
     }
 }
 
+/// The bytes an encoding starts with room for.
+const ENCODE_CAPACITY: usize = 64;
+
 fn codec_named(name: Option<&str>) -> Codec {
     match name {
         Some(name) if name == Codec::Json.name() => Codec::Json,
@@ -185,7 +188,10 @@ impl Codec {
     /// Encodes a value.
     pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Vec<u8>, Error> {
         match self {
-            Codec::Postcard => postcard::to_allocvec(value).map_err(|e| e.to_string()),
+            // Room for most values at once: growing from empty reallocates twice for a
+            // 20-byte value.
+            Codec::Postcard => postcard::to_extend(value, Vec::with_capacity(ENCODE_CAPACITY))
+                .map_err(|e| e.to_string()),
             Codec::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
         }
         .map_err(|e| Error::failed(format!("cannot encode ({}): {e}", self.name())))
@@ -612,7 +618,8 @@ pub fn migrate_value<Old: DeserializeOwned, New: Serialize>(
 
 /// Encodes a value as the SDK's state stores it (postcard).
 pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    postcard::to_allocvec(value).map_err(|e| Error::failed(format!("cannot encode: {e}")))
+    postcard::to_extend(value, Vec::with_capacity(ENCODE_CAPACITY))
+        .map_err(|e| Error::failed(format!("cannot encode: {e}")))
 }
 
 /// Encodes a state value or map key with the state's codec.
