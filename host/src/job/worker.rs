@@ -1106,75 +1106,64 @@ impl Worker {
                 self.timers.delete(key, op.domain, op.timestamp);
                 continue;
             }
-            // Windows register the timers they have again and again: look first, and
-            // build the origin only for a new timer.
-            if self.timers.contains(key, op.domain, op.timestamp) {
-                continue;
-            }
-            match items {
+            // A fired timer's timers inherit its origin.
+            let encoded;
+            let origin: &[u8] = match items {
                 Items::Records(r) => {
-                    let origin = timers::encode_origin(
+                    encoded = timers::encode_origin(
                         streams.get(r[i].source as usize).map_or("", |s| &**s),
                         r[i].position,
                     );
-                    self.timers.register(key, op.domain, op.timestamp, &origin);
+                    &encoded
                 }
-                Items::Timers { fired, .. } => {
-                    self.timers
-                        .register(key, op.domain, op.timestamp, &fired[i].origin);
-                }
-            }
+                Items::Timers { fired, .. } => &fired[i].origin,
+            };
+            self.timers.register(key, op.domain, op.timestamp, origin);
         }
         host.keys.clear();
-        // Records borrow their stream's name; fired timers name theirs, one name for each
-        // run of timers of one stream and timestamp (a run usually has one).
+        // Each emitting item's output stream (an index into the records' streams, or into
+        // the fired timers' names: one per run of timers of one stream and timestamp, a
+        // run usually having one) and position.
         // (None needed when nothing was emitted, as with most timers.)
         let named = if decoded.emits.is_empty() { 0 } else { n };
-        let mut timer_streams: Vec<(String, usize)> = Vec::new();
-        if let Items::Timers { fired, domain, .. } = items {
-            let mut last: Option<(&str, i64)> = None;
-            for (i, f) in fired[..named].iter().enumerate() {
-                let stream = timers::decode_origin(&f.origin).map_or("", |(s, _)| s);
-                if last != Some((stream, f.timestamp)) {
-                    last = Some((stream, f.timestamp));
-                    timer_streams.push((timer_stream(stream, domain, f.timestamp), i));
-                }
+        let mut timer_streams: Vec<String> = Vec::new();
+        let names: Vec<(usize, u64)> = match items {
+            Items::Records(r) => r[..named]
+                .iter()
+                .map(|r| (r.source as usize, r.position))
+                .collect(),
+            Items::Timers { fired, domain, .. } => {
+                let mut last: Option<(&str, i64)> = None;
+                fired[..named]
+                    .iter()
+                    .map(|f| {
+                        let (stream, position) =
+                            timers::decode_origin(&f.origin).unwrap_or(("", 0));
+                        if last != Some((stream, f.timestamp)) {
+                            last = Some((stream, f.timestamp));
+                            timer_streams.push(timer_stream(stream, domain, f.timestamp));
+                        }
+                        (timer_streams.len() - 1, position)
+                    })
+                    .collect()
             }
-        }
-        let mut run = 0;
-        let names: Vec<(&str, u64)> = (0..named)
-            .map(|i| match items {
-                Items::Records(r) => (
-                    streams.get(r[i].source as usize).map_or("", |s| &**s),
-                    r[i].position,
-                ),
-                Items::Timers { fired, .. } => {
-                    if timer_streams
-                        .get(run + 1)
-                        .is_some_and(|(_, from)| *from == i)
-                    {
-                        run += 1;
-                    }
-                    let position = timers::decode_origin(&fired[i].origin).map_or(0, |(_, p)| p);
-                    (
-                        timer_streams.get(run).map_or("", |(s, _)| s.as_str()),
-                        position,
-                    )
-                }
-            })
-            .collect();
+        };
+        let stream_names: Vec<&str> = match items {
+            Items::Records(_) => streams.iter().map(|s| &**s).collect(),
+            Items::Timers { .. } => timer_streams.iter().map(String::as_str).collect(),
+        };
         let outputs: Vec<OutputRecord<'_>> = decoded
             .emits
             .iter()
             .map(|e| {
-                let (stream, position) = &names[e.record as usize];
+                let (stream, position) = names[e.record as usize];
                 OutputRecord {
                     key: e.key,
                     value: e.value,
                     headers: &e.headers,
                     origin: Origin {
-                        stream,
-                        position: *position,
+                        stream: stream_names.get(stream).copied().unwrap_or(""),
+                        position,
                         index: e.index,
                     },
                 }

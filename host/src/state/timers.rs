@@ -204,9 +204,14 @@ struct ChangeLog {
 }
 
 impl ChangeLog {
-    /// Logs a timer put; where it is (for [`removed`](Self::removed) to cancel it).
-    fn put(&mut self, key: &[u8], domain: u8, timestamp: i64, origin: &[u8]) -> Option<(u64, u32)> {
-        let at = u32::try_from(self.changes.len()).ok();
+    /// Where the next change goes (for [`removed`](Self::removed) to cancel a put).
+    fn next(&self) -> Option<(u64, u32)> {
+        let at = u32::try_from(self.changes.len()).ok()?;
+        Some((self.generation, at))
+    }
+
+    /// Logs a timer put, at [`next`](Self::next).
+    fn put(&mut self, key: &[u8], domain: u8, timestamp: i64, origin: &[u8]) {
         self.changes.push(Change {
             key: key.into(),
             domain,
@@ -214,7 +219,6 @@ impl ChangeLog {
             put: Some(origin.into()),
             cancelled: false,
         });
-        at.map(|at| (self.generation, at))
     }
 
     /// Logs the removal of a timer whose put was logged at `logged`: cancels that put if it
@@ -320,14 +324,13 @@ impl Timers {
     /// Registers `key`'s timer, with its origin; a timer that exists already stays as it
     /// is (it fires once, under its first origin).
     pub fn register(&mut self, key: &[u8], domain: u8, timestamp: i64, origin: &[u8]) {
-        if self.by_key.has(key, domain, timestamp) {
-            return;
+        if self.add(key, domain, timestamp, origin, self.log.next()) {
+            self.log.put(key, domain, timestamp, origin);
         }
-        let logged = self.log.put(key, domain, timestamp, origin);
-        self.add(key, domain, timestamp, origin, logged);
     }
 
     /// Whether `key` has this timer.
+    #[cfg(test)]
     pub fn contains(&self, key: &[u8], domain: u8, timestamp: i64) -> bool {
         self.by_key.has(key, domain, timestamp)
     }
@@ -425,24 +428,21 @@ impl Timers {
             let (d, timestamp) = at;
             let mut stop = false;
             while out.len() < max {
-                let Some(key) = bucket.keys.last() else {
-                    break;
-                };
-                if !self.by_key.has(key, d, timestamp) {
-                    bucket.keys.pop();
-                    bucket.stale = bucket.stale.saturating_sub(1);
-                    continue;
-                }
-                if !hashes.insert(hasher.hash_one(key)) && out.iter().any(|f| f.key == *key) {
-                    stop = true;
-                    break;
-                }
                 let Some(key) = bucket.keys.pop() else {
                     break;
                 };
                 let Some(timer) = self.by_key.remove(&key, d, timestamp) else {
+                    // Stale: its timer was deleted since the entry was pushed.
+                    bucket.stale = bucket.stale.saturating_sub(1);
                     continue;
                 };
+                if !hashes.insert(hasher.hash_one(&key)) && out.iter().any(|f| f.key == key) {
+                    // In the run already: back where it was, for the next run.
+                    self.by_key.add(&key, timer);
+                    bucket.keys.push(key);
+                    stop = true;
+                    break;
+                }
                 self.log.removed(&key, d, timestamp, timer.logged);
                 out.push(Fired {
                     key,
