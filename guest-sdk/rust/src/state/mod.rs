@@ -618,8 +618,7 @@ pub fn migrate_value<Old: DeserializeOwned, New: Serialize>(
 
 /// Encodes a value as the SDK's state stores it (postcard).
 pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    postcard::to_extend(value, Vec::with_capacity(ENCODE_CAPACITY))
-        .map_err(|e| Error::failed(format!("cannot encode: {e}")))
+    Codec::Postcard.encode(value)
 }
 
 /// Encodes a state value or map key with the state's codec.
