@@ -364,7 +364,7 @@ class WindowAssigner:
         """
         if not callable(reduce):
             states._problems.append(f"window `{name}`: `reduce` is not callable")
-        return Windows(self, states, name, _Reduce(reduce), False)
+        return Windows(self, states, name, _Reduce(reduce))
 
     def aggregate(self, states: StateRegistry, name: str, function: AggregateFunction) -> "Windows":
         """Finishes the declaration with an :class:`~eddy_sdk.AggregateFunction`: each
@@ -377,7 +377,7 @@ class WindowAssigner:
                 states._problems.append(
                     f"window `{name}`: the aggregate function has no `{method}` method"
                     + (" (session windows merge their accumulators)" if method == "merge" else ""))
-        return Windows(self, states, name, _Aggregate(function), False)
+        return Windows(self, states, name, _Aggregate(function))
 
     def process(self, states: StateRegistry, name: str,
                 function: Callable[[bytes, Window, List[tuple]], Any]) -> "Windows":
@@ -388,7 +388,7 @@ class WindowAssigner:
         ``{name}/elements``)."""
         if not callable(function):
             states._problems.append(f"window `{name}`: the process-window function is not callable")
-        return Windows(self, states, name, _Process(function), True)
+        return Windows(self, states, name, _Process(function))
 
     def _problem(self) -> Optional[str]:
         raise NotImplementedError
@@ -580,12 +580,13 @@ class Windows:
 
     __slots__ = ("_name", "_shape", "_windows", "_elements", "_function", "_problem")
 
-    def __init__(self, shape: WindowAssigner, states: StateRegistry, name: str, function: Any,
-                 keeps_elements: bool) -> None:
+    def __init__(self, shape: WindowAssigner, states: StateRegistry, name: str,
+                 function: Any) -> None:
         """Use the ``reduce``, ``aggregate`` and ``process`` methods of the assigners."""
         self._name = name
         self._shape = shape
         self._windows = states.value(f"{name}/windows")
+        keeps_elements = isinstance(function, _Process)
         self._elements = states.list(f"{name}/elements") if keeps_elements else None
         self._function = function
         self._problem = _declaration_problem(shape, name)
@@ -624,8 +625,8 @@ class Windows:
         if windows._merges and not self._function.can_merge:
             raise InvalidConfig(
                 f"window `{self._name}`: session windows merge their accumulators, which this "
-                "aggregate function cannot; declare the windows with `SessionWindows.aggregate` "
-                "and a function with a `merge` method (a MergingAggregateFunction)")
+                "aggregate function cannot: give it a `merge` method (a "
+                "MergingAggregateFunction)")
         self._shape = windows
         self._problem = _declaration_problem(windows, self._name)
         self.check()
@@ -722,11 +723,9 @@ class Windows:
                 slot.pending = False
             else:
                 slot.pending = True
-        if not fired and same_timers and all(slot.pending for slot in slots):
-            self._save(slots)
-        else:
+        if fired or not (same_timers and all(slot.pending for slot in slots)):
             self._register_timers(ctx, slots)
-            self._save(slots)
+        self._save(slots)
         return Added(fired, False)
 
     def on_timer(self, ctx: Any, timer: Any) -> Optional[List[Fired]]:

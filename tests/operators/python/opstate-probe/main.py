@@ -33,14 +33,6 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 # -- the command ----------------------------------------------------------------------------
 
-def read_json(record):
-    """The record value parsed as JSON; a value that is not JSON fails the record."""
-    try:
-        return record.json()
-    except ValueError as error:  # not JSON, or not text
-        raise eddy.Failed(str(error)) from None
-
-
 def string_fields(doc, names):
     """The string fields `names` of a JSON object (None when absent); anything else fails."""
     if not isinstance(doc, dict):
@@ -81,7 +73,7 @@ class OpstateProbe(eddy.Operator):
         ctx.log(eddy.LogLevel.INFO, f"opstate-probe: init sees buffer={buffer} rules={rules}")
 
     def process(self, ctx, record):
-        command = string_fields(read_json(record), ["op", "item"])
+        command = string_fields(record.json(), ["op", "item"])
         op = command["op"]
         if op == "buffer":
             self.buffer.add(item(command))

@@ -45,14 +45,6 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 # -- the command ----------------------------------------------------------------------------
 
-def read_json(record):
-    """The record value parsed as JSON; a value that is not JSON fails the record."""
-    try:
-        return record.json()
-    except ValueError as error:  # not JSON, or not text
-        raise eddy.Failed(str(error)) from None
-
-
 def string_fields(doc, names):
     """The string fields `names` of a JSON object (None when absent); anything else fails."""
     if not isinstance(doc, dict):
@@ -108,7 +100,7 @@ class TtlProbe(eddy.Operator):
                 '"on-create-and-write" nor "on-read-and-write"')
 
     def process(self, ctx, record):
-        command = string_fields(read_json(record), ["op", "value"])
+        command = string_fields(record.json(), ["op", "value"])
         states = self.on_read if self.read_too else self.on_write
         v, m, l = states.v, states.m, states.l  # noqa: E741
         op = command["op"]
