@@ -78,8 +78,8 @@ export const operator = defineOperator({
     let n = DEFAULT_N;
 
     function emit(ctx, fired) {
+      const category = ctx.keyText;
       for (const { window, result, late } of fired) {
-        const category = ctx.keyText;
         const top = [];
         for (let i = 0; i < result.length && i < n; i++) top.push({ product: result[i][0], count: result[i][1] });
         ctx.emit(category, JSON.stringify({ category, start: window.start, end: window.end, late, top }));

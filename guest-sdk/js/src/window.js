@@ -140,9 +140,7 @@ class AggregateFunction {
   }
 
   create(input) {
-    const accumulator = this.fn.createAccumulator();
-    const next = this.fn.add(input, accumulator);
-    return next === undefined ? accumulator : next;
+    return this.accumulate(this.fn.createAccumulator(), input);
   }
 
   accumulate(accumulator, input) {
@@ -299,14 +297,14 @@ function problemOf(spec, name) {
 
 /** Reports a bad declaration to the registry, so that `init` fails with `invalid-config`. */
 function declarationProblem(states, problem) {
-  if (states != null && Array.isArray(states.problems)) states.problems.push(problem);
+  states.problems.push(problem);
 }
 
 /** Declares the states of windows named `name` and makes the handle. */
 function build(spec, states, name, makeFunction) {
   const windows = states.value(`${name}/windows`);
   const fn = makeFunction(states);
-  return new Windows(String(name), spec, windows, fn);
+  return new Windows(name, spec, windows, fn);
 }
 
 function reduceWith(spec, states, name, reduce) {
@@ -771,12 +769,6 @@ export class Windows {
    */
   _registerTimers(ctx, slots) {
     const lateness = this._lateness;
-    if (slots.length === 1) {
-      const last = slots[0][1] - 1;
-      if (slots[0][2] && lateness !== 0) ctx.registerEventTimeTimer(last);
-      ctx.registerEventTimeTimer(last + lateness);
-      return;
-    }
     const times = [];
     for (let i = 0; i < slots.length; i++) {
       const last = slots[i][1] - 1;
